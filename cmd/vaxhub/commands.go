@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage: vaxhub COMMAND [flags]
+
+commands:
+  run       start everything for a laptop or a test: migrate, load the campaign, serve the API
+  hub       start only the hub against configured endpoints (no dev token)
+  migrate   apply the database migrations and exit
+  bench     benchmarks: "vaxhub bench booking"
+  config    print the effective configuration (secrets masked)
+
+Run "vaxhub COMMAND -h" for a command's flags.`
+
+func dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, usage)
+		return &usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, modeRun)
+	case "hub":
+		return cmdRun(ctx, rest, modeHub)
+	case "migrate":
+		return cmdMigrate(ctx, rest)
+	case "bench":
+		return cmdBench(ctx, rest)
+	case "config":
+		cfg, err := loadConfig(rest, modeRun)
+		if err != nil {
+			return err
+		}
+		cfg.print(os.Stdout)
+		return nil
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return nil
+	}
+	return &usageError{fmt.Sprintf("unknown command %q\n%s", cmd, strings.TrimSpace(usage))}
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/vaxhub/vaxhub/connectors/api"
+)
+
+type mode int
+
+const (
+	modeRun mode = iota // laptop: dev token allowed, key file created, local broker
+	modeHub             // production: every secret from configuration
+)
+
+// config is the effective configuration: flags, then environment, then one YAML file.
+type config struct {
+	HTTPAddr     string           `json:"http_addr"`
+	DatabaseURL  string           `json:"database_url"`
+	DataDir      string           `json:"data_dir"`
+	DataKey      string           `json:"data_key"` // base64 or hex of 32 bytes
+	Campaign     string           `json:"campaign"` // "saxony-2021" (embedded) or a directory
+	TimeZone     string           `json:"time_zone"`
+	SlotDays     int              `json:"slot_days"`
+	StaffTokens  []api.StaffToken `json:"staff_tokens"`
+	DevToken     string           `json:"-"`
+	KafkaBrokers string           `json:"kafka_brokers"`
+	KafkaAddr    string           `json:"kafka_addr"`
+	LogLevel     string           `json:"log_level"`
+
+	mode    mode
+	key     []byte
+	loc     *time.Location
+	sources map[string]string
+}
+
+func defaultConfig() config {
+	return config{HTTPAddr: "127.0.0.1:8080", DatabaseURL: "postgres://postgres@127.0.0.1:5432/vaxhub", DataDir: ".vaxhub",
+		Campaign: "saxony-2021", TimeZone: "Europe/Berlin", SlotDays: 120, KafkaAddr: "127.0.0.1:9092", LogLevel: "info",
+		sources: map[string]string{}}
+}
+
+func loadConfig(args []string, m mode) (*config, error) {
+	c := defaultConfig()
+	c.mode = m
+	fs := flag.NewFlagSet("vaxhub", flag.ContinueOnError)
+	file := fs.String("config", os.Getenv("VAXHUB_CONFIG"), "YAML configuration file (env VAXHUB_CONFIG)")
+	httpAddr := fs.String("http-addr", "", "API listen address (env VAXHUB_HTTP_ADDR, default 127.0.0.1:8080)")
+	dbURL := fs.String("database-url", "", "PostgreSQL URL (env DATABASE_URL)")
+	dataDir := fs.String("data-dir", "", "directory for local state: broker data, the local data key (env VAXHUB_DATA_DIR)")
+	campaign := fs.String("campaign", "", "campaign to load: an embedded name or a directory (env VAXHUB_CAMPAIGN)")
+	brokers := fs.String("kafka-brokers", "", "Kafka brokers of a real cluster; empty starts the embedded broker (env KAFKA_BROKERS)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (env VAXHUB_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, &usageError{"help shown"}
+		}
+		return nil, &usageError{err.Error()}
+	}
+	if *file != "" {
+		if err := c.readFile(*file); err != nil {
+			return nil, err
+		}
+	}
+	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
+		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_LOG_LEVEL": &c.LogLevel,
+		"VAXHUB_TIME_ZONE": &c.TimeZone}
+	for name, dst := range env {
+		if v := os.Getenv(name); v != "" {
+			*dst = v
+			c.sources[name] = "env"
+		}
+	}
+	if v := os.Getenv("VAXHUB_STAFF_TOKENS"); v != "" {
+		toks, err := parseTokens(v)
+		if err != nil {
+			return nil, fmt.Errorf("VAXHUB_STAFF_TOKENS: %w", err)
+		}
+		c.StaffTokens = toks
+	}
+	c.DevToken = os.Getenv("VAXHUB_DEV_TOKEN")
+	flags := map[string]struct {
+		v   *string
+		dst *string
+	}{"http-addr": {httpAddr, &c.HTTPAddr}, "database-url": {dbURL, &c.DatabaseURL}, "data-dir": {dataDir, &c.DataDir},
+		"campaign": {campaign, &c.Campaign}, "kafka-brokers": {brokers, &c.KafkaBrokers}, "log-level": {logLevel, &c.LogLevel}}
+	fs.Visit(func(f *flag.Flag) {
+		if x, ok := flags[f.Name]; ok {
+			*x.dst = *x.v
+		}
+	})
+	return &c, c.finish()
+}
+
+func (c *config) readFile(name string) error {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", name, err)
+	}
+	return nil
+}
+
+// parseTokens reads "name:sha256hex:role+role,name2:...".
+func parseTokens(s string) ([]api.StaffToken, error) {
+	var out []api.StaffToken
+	for _, part := range strings.Split(s, ",") {
+		f := strings.Split(strings.TrimSpace(part), ":")
+		if len(f) != 3 {
+			return nil, fmt.Errorf("%q: want name:sha256hex:role+role", part)
+		}
+		t := api.StaffToken{Name: f[0], SHA256: strings.ToLower(f[1]), Roles: strings.Split(f[2], "+")}
+		if err := t.Validate(); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func (c *config) finish() error {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return fmt.Errorf("time_zone %q: %w", c.TimeZone, err)
+	}
+	c.loc = loc
+	for _, t := range c.StaffTokens {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("staff_tokens: %w", err)
+		}
+	}
+	if c.DevToken != "" {
+		if c.mode == modeHub {
+			return errors.New("VAXHUB_DEV_TOKEN is set, but `vaxhub hub` refuses a token with every role: configure staff_tokens instead")
+		}
+		if len(c.DevToken) < 8 {
+			return errors.New("VAXHUB_DEV_TOKEN must have at least 8 characters")
+		}
+		c.StaffTokens = append(c.StaffTokens, api.DevToken(c.DevToken))
+	}
+	switch {
+	case c.DataKey != "":
+		k, err := decodeKey(c.DataKey)
+		if err != nil {
+			return fmt.Errorf("data key: %w", err)
+		}
+		c.key = k
+	case c.mode == modeHub:
+		return errors.New("no data key: set VAXHUB_DATA_KEY (32 bytes, base64 or hex) so that health data can be sealed")
+	default:
+		k, err := localKey(c.DataDir)
+		if err != nil {
+			return err
+		}
+		c.key = k
+		c.sources["data_key"] = filepath.Join(c.DataDir, "data.key")
+	}
+	return nil
+}
+
+func decodeKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	return nil, errors.New("must be 32 bytes as 64 hex digits or base64")
+}
+
+// localKey reads or creates the data key of a local run in dataDir.
+func localKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "data.key")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return decodeKey(strings.TrimSpace(string(b)))
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("data key: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("data key: %w", err)
+	}
+	return k, nil
+}
+
+// print writes the effective configuration with secrets masked.
+func (c *config) print(w io.Writer) {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "****"
+	}
+	fmt.Fprintln(w, "effective configuration:")
+	fmt.Fprintf(w, "  http_addr:     %s\n", c.HTTPAddr)
+	fmt.Fprintf(w, "  database_url:  %s\n", maskURL(c.DatabaseURL))
+	fmt.Fprintf(w, "  data_dir:      %s\n", c.DataDir)
+	fmt.Fprintf(w, "  data_key:      %s (%s)\n", mask("k"), orDefault(c.sources["data_key"], "configured"))
+	fmt.Fprintf(w, "  campaign:      %s\n", c.Campaign)
+	fmt.Fprintf(w, "  time_zone:     %s\n", c.TimeZone)
+	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
+	for _, t := range c.StaffTokens {
+		fmt.Fprintf(w, "  staff token:   %s roles=%s sha256=%s…\n", t.Name, strings.Join(t.Roles, "+"), t.SHA256[:8])
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func maskURL(u string) string {
+	// postgres://user:password@host/db -> postgres://user:****@host/db
+	at := strings.Index(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 {
+		return u
+	}
+	cred := u[scheme+3 : at]
+	if i := strings.Index(cred, ":"); i >= 0 {
+		return u[:scheme+3] + cred[:i] + ":****" + u[at:]
+	}
+	return u
+}

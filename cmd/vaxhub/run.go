@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vaxhub/vaxhub/connectors/api"
+	"github.com/vaxhub/vaxhub/core/app"
+	"github.com/vaxhub/vaxhub/core/domain"
+	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/deploy/campaign"
+	"github.com/vaxhub/vaxhub/schemas"
+)
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// hubParts is a running core: pool, store and use cases.
+type hubParts struct {
+	pool  *pgxpool.Pool
+	store *store.Store
+	app   *app.App
+}
+
+// openCore connects to PostgreSQL (creating the database when the server
+// answers but the database is missing), migrates and builds the use cases.
+func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*hubParts, error) {
+	if err := ensureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if pcfg.MaxConns < 16 {
+		pcfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	if err := store.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	reg, err := schemas.Load()
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	st, err := store.New(pool, store.Options{DataKey: cfg.key, Location: cfg.loc, Events: reg})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st},
+		app.Config{Location: cfg.loc, Logger: log})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &hubParts{pool: pool, store: st, app: a}, nil
+}
+
+// ensureDatabase creates the database named in dsn when its server answers
+// but the database does not exist yet.
+func ensureDatabase(ctx context.Context, dsn string) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, dsn)
+	if err == nil {
+		return conn.Close(ctx)
+	}
+	if !strings.Contains(err.Error(), "does not exist") {
+		return fmt.Errorf("PostgreSQL at %s does not answer (start it, e.g. with deploy/local/ensure-postgres.sh): %w", maskURL(dsn), err)
+	}
+	u, perr := url.Parse(dsn)
+	if perr != nil {
+		return fmt.Errorf("database url: %w", perr)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin, err := pgx.Connect(cctx, u.String())
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(cctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// loadCampaign stores the campaign's centres, products and rule sets, its
+// announced supply and the slots of the coming days. Loading twice changes nothing.
+func loadCampaign(ctx context.Context, cfg *config, parts *hubParts, log *slog.Logger) (*campaign.Campaign, error) {
+	var fsys fs.FS = campaign.Embedded()
+	dir := cfg.Campaign
+	if st, err := os.Stat(cfg.Campaign); err == nil && st.IsDir() {
+		fsys, dir = os.DirFS(cfg.Campaign), "."
+	}
+	c, err := campaign.Load(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := parts.store.SaveCampaign(ctx, c.Centres, c.Products); err != nil {
+		return nil, err
+	}
+	published := 0
+	for i := range c.RuleSets {
+		rs := &c.RuleSets[i]
+		ev := domain.NewEvent("ruleset.published", rs.Version, "campaign-load", parts.app.Now(), domain.RuleSetPublished{
+			Version: rs.Version, EffectiveFrom: domain.Time(rs.EffectiveFrom), OpenGroups: nonNil(rs.OpenGroups), Products: availableProducts(rs)})
+		fresh, err := parts.store.EnsureRuleSet(ctx, rs, []domain.Event{ev})
+		if err != nil {
+			return nil, fmt.Errorf("rule set %s: %w", rs.Version, err)
+		}
+		if fresh {
+			published++
+		}
+	}
+	today := domain.DateOf(parts.app.Now().In(cfg.loc))
+	deliveries := 0
+	for _, d := range c.Deliveries(today, cfg.loc) {
+		fresh, err := parts.app.RecordDelivery(ctx, app.Delivery{ID: d.ID, CentreID: d.CentreID, Product: d.Product, Doses: d.Doses,
+			Arrives: d.Arrives, Expires: d.Expires, Announced: true})
+		if err != nil {
+			return nil, fmt.Errorf("supply %s: %w", d.ID, err)
+		}
+		if fresh {
+			deliveries++
+		}
+	}
+	slots, err := parts.app.EnsureSlots(ctx, today, cfg.SlotDays)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("campaign loaded", "campaign", c.Name, "centres", len(c.Centres), "rulesets_new", published,
+		"deliveries_new", deliveries, "slots_new", slots, "slot_days", cfg.SlotDays)
+	return c, nil
+}
+
+func nonNil(v []int) []int {
+	if v == nil {
+		return []int{}
+	}
+	return v
+}
+
+func availableProducts(rs *domain.RuleSet) []domain.ProductID {
+	out := []domain.ProductID{}
+	for _, v := range rs.Vaccines {
+		if v.Available {
+			out = append(out, v.Product)
+		}
+	}
+	return out
+}
+
+func cmdMigrate(ctx context.Context, args []string) error {
+	cfg, err := loadConfig(args, modeRun)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	parts, err := openCore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	parts.pool.Close()
+	log.Info("migrations applied", "database", maskURL(cfg.DatabaseURL))
+	return nil
+}
+
+// cmdRun starts the hub (and, in run mode, everything a laptop needs).
+func cmdRun(ctx context.Context, args []string, m mode) error {
+	cfg, err := loadConfig(args, m)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	cfg.print(os.Stderr)
+	if cfg.DevToken != "" {
+		log.Warn("DEVELOPMENT TOKEN ACTIVE: VAXHUB_DEV_TOKEN grants every staff role. Never use it outside a laptop or a test.")
+		fmt.Fprintln(os.Stderr, "\n*** WARNING: VAXHUB_DEV_TOKEN is set: a token with EVERY staff role is accepted. Local use only. ***")
+	}
+	parts, err := openCore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer parts.pool.Close()
+	if _, err := loadCampaign(ctx, cfg, parts, log); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg,
+		Ready: func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(os.Stderr, "\nvaxhub is up: http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)\n", ln.Addr(), ln.Addr())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}

@@ -1,0 +1,233 @@
+// Package api is the public HTTP API of the hub (JSON under /api/v1, RFC 9457
+// problems, bearer tokens with roles for staff). It translates HTTP to calls
+// of core/app and back; it never decides a business rule itself.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vaxhub/vaxhub/core/app"
+	"github.com/vaxhub/vaxhub/core/domain"
+)
+
+//go:embed openapi.json
+var openapiJSON []byte
+
+// Config configures the API server.
+type Config struct {
+	StaffTokens  []StaffToken
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// Registry receives the API's metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	// Ready reports whether the hub can serve (database reachable, ...).
+	Ready func(ctx context.Context) error
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 64 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	if c.Ready == nil {
+		c.Ready = func(context.Context) error { return nil }
+	}
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	for _, t := range c.StaffTokens {
+		if err := t.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type staffToken struct {
+	name  string
+	hash  []byte
+	roles []string
+}
+
+// Server serves the API.
+type Server struct {
+	app      *app.App
+	cfg      Config
+	log      *slog.Logger
+	staff    []staffToken
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	bookings *prometheus.CounterVec
+}
+
+// New builds the API server over the use cases.
+func New(a *app.App, cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{app: a, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, t := range cfg.StaffTokens {
+		h, _ := hex.DecodeString(t.SHA256)
+		s.staff = append(s.staff, staffToken{name: t.Name, hash: h, roles: t.Roles})
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaxhub_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vaxhub_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
+	s.bookings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaxhub_bookings_total", Help: "Booking attempts by outcome."}, []string{"outcome"})
+	for _, c := range []prometheus.Collector{s.requests, s.latency, s.bookings} {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	s.routes()
+	return s, nil
+}
+
+// route is one documented endpoint; the OpenAPI test checks both lists agree.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+}
+
+func (s *Server) routeTable() []route {
+	staff := s.requireRole(RoleCentreStaff)
+	manager := s.requireRole(RoleVaccineManager)
+	reporting := s.requireRole(RoleReporting)
+	return []route{
+		{"POST", "/api/v1/residents", s.registerResident},
+		{"GET", "/api/v1/residents/{id}", s.getResident},
+		{"GET", "/api/v1/residents/{id}/entitlement", s.getEntitlement},
+		{"GET", "/api/v1/centres", s.listCentres},
+		{"GET", "/api/v1/centres/{id}/slots", s.listSlots},
+		{"POST", "/api/v1/centres/{id}/end-of-day", staff(s.endOfDay)},
+		{"GET", "/api/v1/products", s.listProducts},
+		{"POST", "/api/v1/appointments", s.book},
+		{"GET", "/api/v1/appointments/{reference}", s.getAppointment},
+		{"DELETE", "/api/v1/appointments/{reference}", s.cancelAppointment},
+		{"POST", "/api/v1/appointments/{reference}/move", s.moveAppointment},
+		{"POST", "/api/v1/waitlist", s.joinWaitlist},
+		{"POST", "/api/v1/checkins", staff(s.checkIn)},
+		{"POST", "/api/v1/checkouts", staff(s.checkOut)},
+		{"POST", "/api/v1/stock/deliveries", manager(s.recordDelivery)},
+		{"GET", "/api/v1/rulesets", manager(s.listRuleSets)},
+		{"POST", "/api/v1/rulesets", manager(s.publishRuleSet)},
+		{"POST", "/api/v1/rulesets/whatif", manager(s.whatIf)},
+		{"GET", "/api/v1/reports/progress", reporting(s.progress)},
+		{"GET", "/api/v1/reports/rki.csv", reporting(s.rkiCSV)},
+		{"GET", "/api/v1/openapi.json", s.openapi},
+	}
+}
+
+func (s *Server) routes() {
+	for _, rt := range s.routeTable() {
+		s.mux.Handle(rt.method+" "+rt.path, s.instrument(rt.path, rt.handler))
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", s.noRoute)
+}
+
+// noRoute answers 405 when the path exists for another method, else 404,
+// both as problem documents.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			w.Header().Set("Content-Type", "application/problem+json")
+			writeJSON(w, http.StatusMethodNotAllowed, Problem{Type: "/problems/method-not-allowed", Title: "Method not allowed",
+				Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path, CorrelationID: correlationFrom(r)})
+			return
+		}
+	}
+	s.writeError(w, r, fmt.Errorf("no such endpoint %s %s: %w", r.Method, r.URL.Path, domain.ErrNotFound))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	corr := r.Header.Get("X-Correlation-ID")
+	if corr == "" || len(corr) > 100 {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		corr = hex.EncodeToString(b)
+	}
+	w.Header().Set("X-Correlation-ID", corr)
+	ctx := app.WithCorrelationID(r.Context(), corr)
+	ctx = context.WithValue(ctx, principalKey{}, s.authenticate(r))
+	r = r.WithContext(ctx)
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(ctx, "handler panicked", "panic", v, "correlation_id", corr)
+			s.writeError(w, r, errors.New("panic"))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		h(sw, r)
+		d := time.Since(start)
+		s.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+		s.latency.WithLabelValues(route).Observe(d.Seconds())
+		s.log.DebugContext(r.Context(), "request", "method", r.Method, "route", route, "status", sw.status,
+			"duration_ms", d.Milliseconds(), "correlation_id", correlationFrom(r))
+	})
+}
+
+func correlationFrom(r *http.Request) string { return app.CorrelationID(r.Context()) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		w.Header().Set("Content-Type", "application/problem+json")
+		writeJSON(w, http.StatusServiceUnavailable, Problem{Type: "/problems/not-ready", Title: "Not ready", Status: 503, Detail: err.Error()})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openapiJSON)
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vaxhub/vaxhub/core/domain"
+)
+
+type healthData struct {
+	Indications  []domain.Indication  `json:"i"`
+	Intolerances []domain.Intolerance `json:"t"`
+}
+
+// CreateResident implements app.Residents.
+func (s *Store) CreateResident(ctx context.Context, r *domain.Resident, tokenHash []byte, proxy *domain.Proxy, proxyTokenHash []byte, events []domain.Event) error {
+	sealed, err := s.seal(healthData{r.Indications, r.Intolerances}, r.ID)
+	if err != nil {
+		return fmt.Errorf("seal health data: %w", err)
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if proxy != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO proxies (id, name, phone, email, token_hash) VALUES ($1,$2,$3,$4,$5)`,
+				proxy.ID, proxy.Name, nullable(proxy.Phone), nullable(proxy.Email), proxyTokenHash); err != nil {
+				return fmt.Errorf("insert proxy: %w", err)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO residents (id, given_names, family_name, birth_date, sex, street, postal_code, city,
+			municipality_key, phone, email, health_sealed, proxy_id, channel, registered_at, token_hash)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+			r.ID, r.GivenNames, r.FamilyName, dayArg(r.BirthDate), string(r.Sex), r.Address.Street, r.Address.PostalCode,
+			r.Address.City, r.Address.MunicipalityKey, nullable(r.Phone), nullable(r.Email), sealed, nullable(r.ProxyID),
+			r.Channel, r.RegisteredAt, tokenHash)
+		if err != nil {
+			return fmt.Errorf("insert resident: %w", err)
+		}
+		return s.writeEvents(ctx, tx, events)
+	})
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+const residentColumns = `id::text, given_names, family_name, birth_date, sex, street, postal_code, city, municipality_key,
+	coalesce(phone,''), coalesce(email,''), health_sealed, coalesce(proxy_id::text,''), channel, registered_at`
+
+func (s *Store) scanResident(row pgx.Row) (*domain.Resident, error) {
+	var r domain.Resident
+	var sealed []byte
+	var sex string
+	var birth pgDate
+	err := row.Scan(&r.ID, &r.GivenNames, &r.FamilyName, &birth, &sex, &r.Address.Street, &r.Address.PostalCode,
+		&r.Address.City, &r.Address.MunicipalityKey, &r.Phone, &r.Email, &sealed, &r.ProxyID, &r.Channel, &r.RegisteredAt)
+	if err != nil {
+		return nil, err
+	}
+	r.BirthDate = domain.Date(birth)
+	r.Sex = domain.Sex(sex)
+	var h healthData
+	if err := s.open(sealed, r.ID, &h); err != nil {
+		return nil, err
+	}
+	r.Indications, r.Intolerances = h.Indications, h.Intolerances
+	r.Normalize()
+	return &r, nil
+}
+
+// Resident implements app.Residents.
+func (s *Store) Resident(ctx context.Context, id string) (*domain.Resident, error) {
+	if !isUUID(id) {
+		return nil, notFound("resident", id)
+	}
+	r, err := s.scanResident(s.pool.QueryRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("resident", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load resident: %w", err)
+	}
+	return r, nil
+}
+
+// TokenHashes implements app.Residents.
+func (s *Store) TokenHashes(ctx context.Context, residentID string) (own, proxy []byte, err error) {
+	if !isUUID(residentID) {
+		return nil, nil, notFound("resident", residentID)
+	}
+	err = s.pool.QueryRow(ctx, `SELECT r.token_hash, p.token_hash FROM residents r LEFT JOIN proxies p ON p.id = r.proxy_id WHERE r.id = $1`,
+		residentID).Scan(&own, &proxy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, notFound("resident", residentID)
+	}
+	return own, proxy, err
+}
+
+// ProxyTokenHash implements app.Residents.
+func (s *Store) ProxyTokenHash(ctx context.Context, proxyID string) ([]byte, error) {
+	if !isUUID(proxyID) {
+		return nil, notFound("proxy", proxyID)
+	}
+	var h []byte
+	err := s.pool.QueryRow(ctx, `SELECT token_hash FROM proxies WHERE id = $1`, proxyID).Scan(&h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("proxy", proxyID)
+	}
+	return h, err
+}
+
+// EachResident implements app.Residents.
+func (s *Store) EachResident(ctx context.Context, fn func(*domain.Resident) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT `+residentColumns+` FROM residents ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("list residents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := s.scanResident(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
