@@ -122,58 +122,14 @@ func loadCampaign(ctx context.Context, cfg *config, parts *hubParts, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	if err := parts.store.SaveCampaign(ctx, c.Centres, c.Products); err != nil {
-		return nil, err
-	}
-	published := 0
-	for i := range c.RuleSets {
-		rs := &c.RuleSets[i]
-		ev := domain.NewEvent("ruleset.published", rs.Version, "campaign-load", parts.app.Now(), domain.RuleSetPublished{
-			Version: rs.Version, EffectiveFrom: domain.Time(rs.EffectiveFrom), OpenGroups: nonNil(rs.OpenGroups), Products: availableProducts(rs)})
-		fresh, err := parts.store.EnsureRuleSet(ctx, rs, []domain.Event{ev})
-		if err != nil {
-			return nil, fmt.Errorf("rule set %s: %w", rs.Version, err)
-		}
-		if fresh {
-			published++
-		}
-	}
 	today := domain.DateOf(parts.app.Now().In(cfg.loc))
-	deliveries := 0
-	for _, d := range c.Deliveries(today, cfg.loc) {
-		fresh, err := parts.app.RecordDelivery(ctx, app.Delivery{ID: d.ID, CentreID: d.CentreID, Product: d.Product, Doses: d.Doses,
-			Arrives: d.Arrives, Expires: d.Expires, Announced: true})
-		if err != nil {
-			return nil, fmt.Errorf("supply %s: %w", d.ID, err)
-		}
-		if fresh {
-			deliveries++
-		}
-	}
-	slots, err := parts.app.EnsureSlots(ctx, today, cfg.SlotDays)
+	st, err := campaign.Apply(ctx, c, parts.store, parts.app, today, cfg.SlotDays)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("campaign loaded", "campaign", c.Name, "centres", len(c.Centres), "rulesets_new", published,
-		"deliveries_new", deliveries, "slots_new", slots, "slot_days", cfg.SlotDays)
+	log.Info("campaign loaded", "campaign", c.Name, "centres", len(c.Centres), "rulesets_new", st.RuleSets,
+		"deliveries_new", st.Deliveries, "slots_new", st.Slots, "slot_days", cfg.SlotDays)
 	return c, nil
-}
-
-func nonNil(v []int) []int {
-	if v == nil {
-		return []int{}
-	}
-	return v
-}
-
-func availableProducts(rs *domain.RuleSet) []domain.ProductID {
-	out := []domain.ProductID{}
-	for _, v := range rs.Vaccines {
-		if v.Available {
-			out = append(out, v.Product)
-		}
-	}
-	return out
 }
 
 func cmdMigrate(ctx context.Context, args []string) error {

@@ -6,6 +6,7 @@ package campaign
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 )
 
@@ -146,6 +148,69 @@ func (c *Campaign) Deliveries(from domain.Date, loc *time.Location) []SupplyDeli
 				}
 				out = append(out, d)
 			}
+		}
+	}
+	return out
+}
+
+// Target stores campaign data (core/store.Store fits).
+type Target interface {
+	SaveCampaign(ctx context.Context, centres []domain.Centre, products []domain.Product) error
+	EnsureRuleSet(ctx context.Context, rs *domain.RuleSet, events []domain.Event) (bool, error)
+}
+
+// Stats says what Apply added.
+type Stats struct {
+	RuleSets, Deliveries, Slots int
+}
+
+// Apply stores the campaign's centres, products and rule sets, records its
+// announced supply from the week of today and creates the slots of the next
+// slotDays days. Applying twice changes nothing.
+func Apply(ctx context.Context, c *Campaign, t Target, a *app.App, today domain.Date, slotDays int) (Stats, error) {
+	var st Stats
+	if err := t.SaveCampaign(ctx, c.Centres, c.Products); err != nil {
+		return st, err
+	}
+	for i := range c.RuleSets {
+		rs := &c.RuleSets[i]
+		ev := domain.NewEvent("ruleset.published", rs.Version, "campaign-load", a.Now(), domain.RuleSetPublished{
+			Version: rs.Version, EffectiveFrom: domain.Time(rs.EffectiveFrom), OpenGroups: nonNilInts(rs.OpenGroups), Products: availableProducts(rs)})
+		fresh, err := t.EnsureRuleSet(ctx, rs, []domain.Event{ev})
+		if err != nil {
+			return st, fmt.Errorf("rule set %s: %w", rs.Version, err)
+		}
+		if fresh {
+			st.RuleSets++
+		}
+	}
+	for _, d := range c.Deliveries(today, a.Location()) {
+		fresh, err := a.RecordDelivery(ctx, app.Delivery{ID: d.ID, CentreID: d.CentreID, Product: d.Product, Doses: d.Doses,
+			Arrives: d.Arrives, Expires: d.Expires, Announced: true})
+		if err != nil {
+			return st, fmt.Errorf("supply %s: %w", d.ID, err)
+		}
+		if fresh {
+			st.Deliveries++
+		}
+	}
+	n, err := a.EnsureSlots(ctx, today, slotDays)
+	st.Slots = n
+	return st, err
+}
+
+func nonNilInts(v []int) []int {
+	if v == nil {
+		return []int{}
+	}
+	return v
+}
+
+func availableProducts(rs *domain.RuleSet) []domain.ProductID {
+	out := []domain.ProductID{}
+	for _, v := range rs.Vaccines {
+		if v.Available {
+			out = append(out, v.Product)
 		}
 	}
 	return out

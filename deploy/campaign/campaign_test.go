@@ -26,7 +26,7 @@ func TestSaxonyCampaignLoads(t *testing.T) {
 		if !strings.HasPrefix(ce.MunicipalityKey, ce.DistrictAGS) {
 			t.Errorf("%s: municipality key %s outside district %s", ce.ID, ce.MunicipalityKey, ce.DistrictAGS)
 		}
-		if slots := ce.SlotsOn(domain.Date{2021, 4, 13}, time.UTC); len(slots) != 48 {
+		if slots := ce.SlotsOn(domain.Date{Year: 2021, Month: 4, Day: 13}, time.UTC); len(slots) != 48 {
 			t.Errorf("%s: %d slots on a day, want 48 (8:00-20:00 in 15 minutes)", ce.ID, len(slots))
 		}
 	}
@@ -40,11 +40,11 @@ func TestSaxonyCampaignLoads(t *testing.T) {
 		}
 		prev = rs.EffectiveFrom
 	}
-	ds := c.Deliveries(domain.Date{2026, 11, 26}, time.UTC)
+	ds := c.Deliveries(domain.Date{Year: 2026, Month: 11, Day: 26}, time.UTC)
 	if len(ds) != 16*13*4 {
 		t.Errorf("supply: %d deliveries, want %d", len(ds), 16*13*4)
 	}
-	if ds[0].Arrives != (domain.Date{2026, 11, 23}) {
+	if ds[0].Arrives != (domain.Date{Year: 2026, Month: 11, Day: 23}) {
 		t.Errorf("first delivery arrives %s, want the Monday 2026-11-23", ds[0].Arrives)
 	}
 }
