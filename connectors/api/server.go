@@ -158,8 +158,7 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
-			w.Header().Set("Content-Type", "application/problem+json")
-			writeJSON(w, http.StatusMethodNotAllowed, Problem{Type: "/problems/method-not-allowed", Title: "Method not allowed",
+			writeProblem(w, Problem{Type: "/problems/method-not-allowed", Title: "Method not allowed",
 				Status: http.StatusMethodNotAllowed, Detail: r.Method + " is not allowed on " + r.URL.Path, CorrelationID: correlationFrom(r)})
 			return
 		}
@@ -220,8 +219,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Ready(ctx); err != nil {
-		w.Header().Set("Content-Type", "application/problem+json")
-		writeJSON(w, http.StatusServiceUnavailable, Problem{Type: "/problems/not-ready", Title: "Not ready", Status: 503, Detail: err.Error()})
+		writeProblem(w, Problem{Type: "/problems/not-ready", Title: "Not ready", Status: 503, Detail: err.Error()})
 		return
 	}
 	writeJSON(w, 200, map[string]string{"status": "ready"})
