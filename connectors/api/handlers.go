@@ -212,11 +212,18 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, domain.Invalid("centre_id", "is required"))
 		return
 	}
-	if err := s.authorizeResident(r, in.ResidentID); err != nil {
-		s.writeError(w, r, err)
+	p := principalOf(r.Context())
+	bi := app.BookingInput{ResidentID: in.ResidentID, CentreID: in.CentreID, Product: domain.ProductID(in.Product),
+		Staff: p.has(RoleCentreStaff), AccessToken: p.bearer}
+	switch {
+	case bi.Staff:
+	case p.bearer == "":
+		s.writeError(w, r, fmt.Errorf("%w: send the resident's access token as a bearer token", errUnauthenticated))
+		return
+	case p.staff != "":
+		s.writeError(w, r, fmt.Errorf("needs role %s: %w", RoleCentreStaff, domain.ErrForbidden))
 		return
 	}
-	bi := app.BookingInput{ResidentID: in.ResidentID, CentreID: in.CentreID, Product: domain.ProductID(in.Product)}
 	if in.SlotStart != "" {
 		t, err := parseTime("slot_start", in.SlotStart)
 		if err != nil {

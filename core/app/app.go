@@ -219,6 +219,11 @@ func (a *App) AuthorizeResident(ctx context.Context, residentID, token string) e
 	if err != nil {
 		return err
 	}
+	return checkToken(own, proxy, token)
+}
+
+// checkToken compares a bearer token with the stored hashes in constant time.
+func checkToken(own, proxy []byte, token string) error {
 	h := HashToken(token)
 	ok := subtle.ConstantTimeCompare(own, h) == 1
 	if proxy != nil {
@@ -290,17 +295,35 @@ func (a *App) Slots(ctx context.Context, centreID string, from, to time.Time, pr
 
 // BookingInput is what a resident asks for.
 type BookingInput struct {
-	ResidentID string
-	CentreID   string
-	Product    domain.ProductID // empty: the first product the resident may have
-	SlotStart  time.Time        // zero: the earliest fitting slot
-	Earliest   time.Time        // for the earliest search; zero: now
+	// Staff: the caller is centre staff (or a channel that identified the
+	// resident itself); otherwise AccessToken must be the resident's or
+	// their proxy's token.
+	Staff       bool
+	AccessToken string
+	ResidentID  string
+	CentreID    string
+	Product     domain.ProductID // empty: the first product the resident may have
+	SlotStart   time.Time        // zero: the earliest fitting slot
+	Earliest    time.Time        // for the earliest search; zero: now
 }
 
 // Book books dose 1 and, for two-dose products, dose 2 at the same centre
 // inside the product's interval, in one transaction.
 func (a *App) Book(ctx context.Context, in BookingInput) (*domain.Appointment, error) {
-	req, err := a.plan(ctx, in)
+	var r *domain.Resident
+	var err error
+	if in.Staff {
+		r, err = a.p.Residents.Resident(ctx, in.ResidentID)
+	} else {
+		var own, proxy []byte
+		if r, own, proxy, err = a.p.Residents.ResidentWithTokens(ctx, in.ResidentID); err == nil {
+			err = checkToken(own, proxy, in.AccessToken)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	req, err := a.plan(ctx, in, r)
 	if err != nil {
 		return nil, err
 	}
@@ -314,12 +337,8 @@ func (a *App) Book(ctx context.Context, in BookingInput) (*domain.Appointment, e
 	return appt, nil
 }
 
-// plan turns a booking wish into a store request after checking entitlement.
-func (a *App) plan(ctx context.Context, in BookingInput) (BookRequest, error) {
-	r, err := a.p.Residents.Resident(ctx, in.ResidentID)
-	if err != nil {
-		return BookRequest{}, err
-	}
+// plan turns a booking wish of r into a store request after checking entitlement.
+func (a *App) plan(ctx context.Context, in BookingInput, r *domain.Resident) (BookRequest, error) {
 	centre, err := a.p.Campaign.Centre(ctx, in.CentreID)
 	if err != nil {
 		return BookRequest{}, err
@@ -438,10 +457,15 @@ func (a *App) Move(ctx context.Context, in MoveInput) (*domain.Appointment, erro
 	if centre == "" {
 		centre = cur.CentreID
 	}
-	req, err := a.planMove(ctx, cur, BookingInput{ResidentID: cur.ResidentID, CentreID: centre, Product: cur.Product, SlotStart: in.SlotStart, Earliest: in.Earliest})
+	r, err := a.p.Residents.Resident(ctx, cur.ResidentID)
 	if err != nil {
 		return nil, err
 	}
+	req, err := a.plan(ctx, BookingInput{ResidentID: cur.ResidentID, CentreID: centre, Product: cur.Product, SlotStart: in.SlotStart, Earliest: in.Earliest}, r)
+	if err != nil {
+		return nil, err
+	}
+	req.Reference, req.PriorityGroup = cur.Reference, cur.PriorityGroup
 	corr := CorrelationID(ctx)
 	moved, err := a.p.Bookings.Move(ctx, ref, req, func(ap *domain.Appointment) error { return ap.CanCancel() },
 		func(old, moved *domain.Appointment) []domain.Event {
@@ -452,16 +476,6 @@ func (a *App) Move(ctx context.Context, in MoveInput) (*domain.Appointment, erro
 	}
 	a.serveAfterRelease(ctx, cur.CentreID)
 	return moved, nil
-}
-
-func (a *App) planMove(ctx context.Context, cur *domain.Appointment, in BookingInput) (BookRequest, error) {
-	req, err := a.plan(ctx, in)
-	if err != nil {
-		return BookRequest{}, err
-	}
-	req.Reference = cur.Reference
-	req.PriorityGroup = cur.PriorityGroup
-	return req, nil
 }
 
 // serveAfterRelease tries to hand freed capacity to the waitlist. Failure is
@@ -645,7 +659,11 @@ func (a *App) ServeWaitlist(ctx context.Context, centreID string) (int, error) {
 	served := 0
 	corr := CorrelationID(ctx)
 	for _, e := range entries {
-		req, err := a.plan(ctx, BookingInput{ResidentID: e.ResidentID, CentreID: centre.ID, Product: e.Product})
+		r, err := a.p.Residents.Resident(ctx, e.ResidentID)
+		if err != nil {
+			return served, err
+		}
+		req, err := a.plan(ctx, BookingInput{ResidentID: e.ResidentID, CentreID: centre.ID, Product: e.Product}, r)
 		if err != nil {
 			continue // not entitled (any more) or no product: stays waiting
 		}

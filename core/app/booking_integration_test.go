@@ -28,7 +28,7 @@ func TestBookingHoldsBothDosesAtTheSameCentreInsideTheInterval(t *testing.T) {
 		minDays, maxDays int
 	}{{domain.Comirnaty, 21, 42}}
 	for _, c := range cases {
-		ap, err := h.App.Book(ctx, app.BookingInput{ResidentID: reg.Resident.ID, CentreID: "riesa", Product: c.product})
+		ap, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: reg.Resident.ID, CentreID: "riesa", Product: c.product})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestOneDoseProductBooksOneDose(t *testing.T) {
 	h := hubtest.New(t, time.Date(2021, 5, 12, 8, 0, 0, 0, hubtest.Berlin(t))) // Janssen open to all adults since 10 May
 	h.Saxony(t, 14)
 	reg := h.Resident(t, domain.Date{Year: 1985, Month: 1, Day: 1})
-	ap, err := h.App.Book(ctx, app.BookingInput{ResidentID: reg.Resident.ID, CentreID: "dresden", Product: domain.Janssen})
+	ap, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: reg.Resident.ID, CentreID: "dresden", Product: domain.Janssen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,20 +66,20 @@ func TestRefusalsCarryAReasonToReadOut(t *testing.T) {
 	h := hubtest.New(t, april12(t))
 	h.Saxony(t, 14)
 	young := h.Resident(t, domain.Date{Year: 1990, Month: 1, Day: 1}) // group 4: not open on 12 April 2021
-	_, err := h.App.Book(ctx, app.BookingInput{ResidentID: young.Resident.ID, CentreID: "riesa"})
+	_, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: young.Resident.ID, CentreID: "riesa"})
 	var ref *domain.Refusal
 	if !errors.As(err, &ref) || !errors.Is(err, domain.ErrNotEntitled) || ref.Message == "" {
 		t.Fatalf("got %v, want a not-entitled refusal with a message", err)
 	}
 	old := h.Resident(t, domain.Date{Year: 1970, Month: 1, Day: 1}, func(r *domain.Resident) { r.Indications = []domain.Indication{domain.IndTeacherPrimary} })
-	_, err = h.App.Book(ctx, app.BookingInput{ResidentID: old.Resident.ID, CentreID: "riesa", Product: domain.Vaxzevria}) // 51: too young for Vaxzevria after 30 March
+	_, err = h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: old.Resident.ID, CentreID: "riesa", Product: domain.Vaxzevria}) // 51: too young for Vaxzevria after 30 March
 	if !errors.Is(err, domain.ErrProductNotAllowed) {
 		t.Fatalf("got %v, want product not allowed", err)
 	}
 	outside := h.Resident(t, domain.Date{Year: 1930, Month: 1, Day: 1}, func(r *domain.Resident) {
 		r.Address = domain.Address{Street: "Unter den Linden 1", PostalCode: "10117", City: "Berlin", MunicipalityKey: "11000000"}
 	})
-	_, err = h.App.Book(ctx, app.BookingInput{ResidentID: outside.Resident.ID, CentreID: "riesa"})
+	_, err = h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: outside.Resident.ID, CentreID: "riesa"})
 	if !errors.As(err, &ref) || ref.Code != "not-resident" {
 		t.Fatalf("got %v, want not-resident", err)
 	}
@@ -97,7 +97,7 @@ func TestResidentNeverHoldsTwoOpenSeriesUnderParallelLoad(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			_, err := h.App.Book(ctx, app.BookingInput{ResidentID: reg.Resident.ID, CentreID: centres[i%len(centres)]})
+			_, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: reg.Resident.ID, CentreID: centres[i%len(centres)]})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -126,14 +126,14 @@ func TestCancelFreesPlacesAndDoses(t *testing.T) {
 	h.Deliver(t, "test", domain.Janssen, 1, day)
 	a := h.Resident(t, domain.Date{Year: 1950, Month: 1, Day: 1})
 	b := h.Resident(t, domain.Date{Year: 1951, Month: 1, Day: 1})
-	ap := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{ResidentID: a.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}))
-	if _, err := h.App.Book(ctx, app.BookingInput{ResidentID: b.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}); !errors.Is(err, domain.ErrNoCapacity) {
+	ap := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: a.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}))
+	if _, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: b.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}); !errors.Is(err, domain.ErrNoCapacity) {
 		t.Fatalf("second booking of a one-place slot: %v, want no capacity", err)
 	}
 	if _, err := h.App.Cancel(ctx, ap.Reference, "resident"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.App.Book(ctx, app.BookingInput{ResidentID: b.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}); err != nil {
+	if _, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: b.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}); err != nil {
 		t.Fatalf("after cancelling, the place and the dose should be free: %v", err)
 	}
 	if _, err := h.App.Cancel(ctx, ap.Reference, "resident"); !errors.Is(err, domain.ErrConflict) {
@@ -153,8 +153,8 @@ func TestMoveIsAtomic(t *testing.T) {
 	h.Deliver(t, "test", domain.Janssen, 10, day)
 	a := h.Resident(t, domain.Date{Year: 1950, Month: 1, Day: 1})
 	b := h.Resident(t, domain.Date{Year: 1951, Month: 1, Day: 1})
-	apA := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{ResidentID: a.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}))
-	hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{ResidentID: b.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 11, 0)}))
+	apA := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: a.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 10, 0)}))
+	hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: b.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 11, 0)}))
 	// Moving into the full 11:00 slot fails and keeps 10:00.
 	if _, err := h.App.Move(ctx, app.MoveInput{Reference: apA.Reference, SlotStart: h.At(day, 11, 0)}); !errors.Is(err, domain.ErrNoCapacity) {
 		t.Fatalf("move into a full slot: %v, want no capacity", err)
@@ -189,7 +189,7 @@ func TestNoDoseIsReservedBeforeItArrivesOrAfterItExpires(t *testing.T) {
 		people[i] = h.Resident(t, domain.Date{Year: 1950 + i, Month: 1, Day: 1})
 	}
 	book := func(p *app.Registered, d domain.Date) error {
-		_, err := h.App.Book(ctx, app.BookingInput{ResidentID: p.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(d, 10, 0)})
+		_, err := h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: p.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(d, 10, 0)})
 		return err
 	}
 	if err := book(people[0], d3); !errors.Is(err, domain.ErrNoStock) {
@@ -275,8 +275,8 @@ func TestCheckInCheckOutNoShowAndReports(t *testing.T) {
 	birth := domain.Date{Year: 1955, Month: 2, Day: 28}
 	comes := h.Resident(t, birth)
 	stays := h.Resident(t, domain.Date{Year: 1990, Month: 1, Day: 1})
-	apC := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{ResidentID: comes.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 9, 0)}))
-	apS := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{ResidentID: stays.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 9, 0)}))
+	apC := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: comes.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 9, 0)}))
+	apS := hubtest.Must[*domain.Appointment](t)(h.App.Book(ctx, app.BookingInput{Staff: true, ResidentID: stays.Resident.ID, CentreID: "test", Product: domain.Janssen, SlotStart: h.At(day, 9, 0)}))
 	if _, err := h.App.CheckIn(ctx, apC.Reference, birth); !errors.Is(err, domain.ErrConflict) {
 		t.Fatalf("check-in a day early: %v, want conflict (wrong day)", err)
 	}
@@ -355,4 +355,20 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestBookingNeedsTheResidentsTokenUnlessStaffBooks(t *testing.T) {
+	h := hubtest.New(t, april12(t))
+	h.Saxony(t, 30)
+	reg := h.Resident(t, domain.Date{Year: 1940, Month: 5, Day: 1})
+	other := h.Resident(t, domain.Date{Year: 1941, Month: 5, Day: 1})
+	for _, tok := range []string{"", other.AccessToken, reg.AccessToken + "x"} {
+		_, err := h.App.Book(ctx, app.BookingInput{AccessToken: tok, ResidentID: reg.Resident.ID, CentreID: "riesa"})
+		if !errors.Is(err, domain.ErrForbidden) {
+			t.Errorf("token %q: %v, want forbidden", tok, err)
+		}
+	}
+	if _, err := h.App.Book(ctx, app.BookingInput{AccessToken: reg.AccessToken, ResidentID: reg.Resident.ID, CentreID: "riesa"}); err != nil {
+		t.Errorf("with the resident's own token: %v", err)
+	}
 }

@@ -23,6 +23,8 @@ type Residents interface {
 	// TokenHashes returns the hashes of the resident's own token and of their proxy's token (nil when none).
 	TokenHashes(ctx context.Context, residentID string) (own, proxy []byte, err error)
 	ProxyTokenHash(ctx context.Context, proxyID string) ([]byte, error)
+	// ResidentWithTokens is Resident and TokenHashes in one read.
+	ResidentWithTokens(ctx context.Context, id string) (r *domain.Resident, own, proxy []byte, err error)
 	// EachResident calls fn for every registered resident.
 	EachResident(ctx context.Context, fn func(*domain.Resident) error) error
 }

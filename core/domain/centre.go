@@ -109,6 +109,9 @@ func (c *Centre) SlotsOn(d Date, loc *time.Location) []SlotSpec {
 			continue
 		}
 		start := time.Date(d.Year, d.Month, d.Day, m/60, m%60, 0, 0, loc)
+		if start.Hour()*60+start.Minute() != m {
+			continue // the clock skips this time (spring DST gap): time.Date would move it onto a later slot
+		}
 		out = append(out, SlotSpec{Start: start, End: start.Add(time.Duration(slotLen) * time.Minute), Places: places})
 	}
 	return out

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +16,11 @@ import (
 
 // SaveCampaign upserts centres and products (campaign data from deploy/).
 func (s *Store) SaveCampaign(ctx context.Context, centres []domain.Centre, products []domain.Product) error {
+	defer func() {
+		s.centres.mu.Lock()
+		s.centres.list = nil
+		s.centres.mu.Unlock()
+	}()
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		for _, p := range products {
 			if _, err := tx.Exec(ctx, `INSERT INTO products (id, name, eu_number, platform, doses_per_vial) VALUES ($1,$2,$3,$4,$5)
@@ -37,8 +44,33 @@ func (s *Store) SaveCampaign(ctx context.Context, centres []domain.Centre, produ
 	})
 }
 
+// centreCacheTTL bounds how long centre definitions are reused: they change
+// only when a campaign is loaded, and every booking reads its centre.
+const centreCacheTTL = 5 * time.Second
+
+type centreCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	list []domain.Centre
+}
+
 // Centres implements app.Campaign.
 func (s *Store) Centres(ctx context.Context) ([]domain.Centre, error) {
+	c := &s.centres
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.list != nil && time.Since(c.at) < centreCacheTTL {
+		return slices.Clone(c.list), nil
+	}
+	list, err := s.loadCentres(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.list, c.at = list, time.Now()
+	return slices.Clone(list), nil
+}
+
+func (s *Store) loadCentres(ctx context.Context) ([]domain.Centre, error) {
 	rows, err := s.pool.Query(ctx, `SELECT definition FROM centres ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list centres: %w", err)
@@ -55,19 +87,16 @@ func (s *Store) Centres(ctx context.Context) ([]domain.Centre, error) {
 
 // Centre implements app.Campaign.
 func (s *Store) Centre(ctx context.Context, id string) (*domain.Centre, error) {
-	var def []byte
-	err := s.pool.QueryRow(ctx, `SELECT definition FROM centres WHERE id = $1`, id).Scan(&def)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, notFound("centre", id)
-	}
+	all, err := s.Centres(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load centre: %w", err)
-	}
-	var c domain.Centre
-	if err := json.Unmarshal(def, &c); err != nil {
 		return nil, err
 	}
-	return &c, nil
+	for i := range all {
+		if all[i].ID == id {
+			return &all[i], nil
+		}
+	}
+	return nil, notFound("centre", id)
 }
 
 // Products implements app.Campaign.

@@ -48,16 +48,17 @@ func nullable(s string) *string {
 	return &s
 }
 
-const residentColumns = `id::text, given_names, family_name, birth_date, sex, street, postal_code, city, municipality_key,
-	coalesce(phone,''), coalesce(email,''), health_sealed, coalesce(proxy_id::text,''), channel, registered_at`
+const residentColumns = `r.id::text, r.given_names, r.family_name, r.birth_date, r.sex, r.street, r.postal_code, r.city, r.municipality_key,
+	coalesce(r.phone,''), coalesce(r.email,''), r.health_sealed, coalesce(r.proxy_id::text,''), r.channel, r.registered_at`
 
-func (s *Store) scanResident(row pgx.Row) (*domain.Resident, error) {
+func (s *Store) scanResident(row pgx.Row, extra ...any) (*domain.Resident, error) {
 	var r domain.Resident
 	var sealed []byte
 	var sex string
 	var birth pgDate
-	err := row.Scan(&r.ID, &r.GivenNames, &r.FamilyName, &birth, &sex, &r.Address.Street, &r.Address.PostalCode,
-		&r.Address.City, &r.Address.MunicipalityKey, &r.Phone, &r.Email, &sealed, &r.ProxyID, &r.Channel, &r.RegisteredAt)
+	dest := append([]any{&r.ID, &r.GivenNames, &r.FamilyName, &birth, &sex, &r.Address.Street, &r.Address.PostalCode,
+		&r.Address.City, &r.Address.MunicipalityKey, &r.Phone, &r.Email, &sealed, &r.ProxyID, &r.Channel, &r.RegisteredAt}, extra...)
+	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +78,7 @@ func (s *Store) Resident(ctx context.Context, id string) (*domain.Resident, erro
 	if !isUUID(id) {
 		return nil, notFound("resident", id)
 	}
-	r, err := s.scanResident(s.pool.QueryRow(ctx, `SELECT `+residentColumns+` FROM residents WHERE id = $1`, id))
+	r, err := s.scanResident(s.pool.QueryRow(ctx, `SELECT `+residentColumns+` FROM residents r WHERE r.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("resident", id)
 	}
@@ -85,6 +86,23 @@ func (s *Store) Resident(ctx context.Context, id string) (*domain.Resident, erro
 		return nil, fmt.Errorf("load resident: %w", err)
 	}
 	return r, nil
+}
+
+// ResidentWithTokens implements app.Residents.
+func (s *Store) ResidentWithTokens(ctx context.Context, id string) (*domain.Resident, []byte, []byte, error) {
+	if !isUUID(id) {
+		return nil, nil, nil, notFound("resident", id)
+	}
+	var own, proxy []byte
+	r, err := s.scanResident(s.pool.QueryRow(ctx, `SELECT `+residentColumns+`, r.token_hash, p.token_hash
+		FROM residents r LEFT JOIN proxies p ON p.id = r.proxy_id WHERE r.id = $1`, id), &own, &proxy)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, nil, notFound("resident", id)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load resident: %w", err)
+	}
+	return r, own, proxy, nil
 }
 
 // TokenHashes implements app.Residents.
@@ -115,7 +133,7 @@ func (s *Store) ProxyTokenHash(ctx context.Context, proxyID string) ([]byte, err
 
 // EachResident implements app.Residents.
 func (s *Store) EachResident(ctx context.Context, fn func(*domain.Resident) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+residentColumns+` FROM residents ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT `+residentColumns+` FROM residents r ORDER BY r.id`)
 	if err != nil {
 		return fmt.Errorf("list residents: %w", err)
 	}
@@ -149,4 +167,31 @@ func isUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// ImportResidents stores many residents at once (a care home's list, a
+// benchmark's population) with COPY, each with its access-token hash and its
+// resident.registered event. Residents must be validated and have IDs.
+func (s *Store) ImportResidents(ctx context.Context, rs []domain.Resident, tokenHashes [][]byte, events []domain.Event) error {
+	if len(rs) != len(tokenHashes) {
+		return fmt.Errorf("import residents: %d residents but %d token hashes", len(rs), len(tokenHashes))
+	}
+	rows := make([][]any, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		sealed, err := s.seal(healthData{r.Indications, r.Intolerances}, r.ID)
+		if err != nil {
+			return err
+		}
+		rows[i] = []any{r.ID, r.GivenNames, r.FamilyName, dayArg(r.BirthDate), string(r.Sex), r.Address.Street, r.Address.PostalCode,
+			r.Address.City, r.Address.MunicipalityKey, nullable(r.Phone), nullable(r.Email), sealed, r.Channel, r.RegisteredAt, tokenHashes[i]}
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"residents"}, []string{"id", "given_names", "family_name", "birth_date", "sex", "street",
+			"postal_code", "city", "municipality_key", "phone", "email", "health_sealed", "channel", "registered_at", "token_hash"},
+			pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("import residents: %w", err)
+		}
+		return s.writeEvents(ctx, tx, events)
+	})
 }

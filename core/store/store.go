@@ -26,10 +26,12 @@ type EventChecker interface {
 
 // Store implements the ports of core/app on PostgreSQL.
 type Store struct {
-	pool   *pgxpool.Pool
-	aead   cipher.AEAD
-	loc    *time.Location
-	events EventChecker
+	pool    *pgxpool.Pool
+	aead    cipher.AEAD
+	loc     *time.Location
+	events  EventChecker
+	batch   batcher
+	centres centreCache
 }
 
 // Options configure a Store.
