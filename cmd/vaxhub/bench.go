@@ -1,5 +1,20 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
-func cmdBench(ctx context.Context, args []string) error { return &usageError{"bench: not yet"} }
+// cmdBench runs a named benchmark that prints figures.
+func cmdBench(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return &usageError{"usage: vaxhub bench booking [flags]"}
+	}
+	switch args[0] {
+	case "booking":
+		return benchBooking(ctx, args[1:])
+	case "bus":
+		return benchBus(ctx, args[1:])
+	}
+	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking)", args[0])}
+}

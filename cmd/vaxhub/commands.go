@@ -26,7 +26,10 @@ commands:
   run       start everything for a laptop or a test: migrate, load the campaign, serve the API
   hub       start only the hub against configured endpoints (no dev token)
   migrate   apply the database migrations and exit
-  bench     benchmarks: "vaxhub bench booking"
+  bench     benchmarks: "vaxhub bench booking", "vaxhub bench bus"
+  dlq       dead letters: "vaxhub dlq list [-n N]", "dlq show ID", "dlq replay ID|--all"
+  schemas   "vaxhub schemas check [dir]": validate the schema files and their examples
+  mappings  "vaxhub mappings check [dir]": validate the mapping files and run their tests
   config    print the effective configuration (secrets masked)
 
 Run "vaxhub COMMAND -h" for a command's flags.`
@@ -46,6 +49,12 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdMigrate(ctx, rest)
 	case "bench":
 		return cmdBench(ctx, rest)
+	case "dlq":
+		return cmdDLQ(ctx, rest)
+	case "schemas":
+		return cmdSchemas(ctx, rest)
+	case "mappings":
+		return cmdMappings(ctx, rest)
 	case "config":
 		cfg, err := loadConfig(rest, modeRun)
 		if err != nil {

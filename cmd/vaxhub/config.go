@@ -19,6 +19,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/vaxhub/vaxhub/connectors/api"
+	"github.com/vaxhub/vaxhub/connectors/bus"
 )
 
 type mode int
@@ -43,6 +44,14 @@ type config struct {
 	KafkaAddr    string           `json:"kafka_addr"`
 	LogLevel     string           `json:"log_level"`
 
+	// Kafka holds SASL, TLS and producer tuning for a real cluster (keys as
+	// the bus.Config field names, case-insensitive: kafka: {sasl: {mechanism: scram-sha-512, ...}, tls: {enabled: true}}).
+	Kafka bus.Config `json:"kafka"`
+	// KafkaPartitions is the partition count of topics created at start-up; KafkaReplicationFactor
+	// their replication (0: 1 on the embedded broker, 3 on a real cluster).
+	KafkaPartitions        int `json:"kafka_partitions"`
+	KafkaReplicationFactor int `json:"kafka_replication_factor"`
+
 	mode    mode
 	key     []byte
 	loc     *time.Location
@@ -51,7 +60,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{HTTPAddr: "127.0.0.1:8080", DatabaseURL: "postgres://postgres@127.0.0.1:5432/vaxhub", DataDir: ".vaxhub",
-		Campaign: "saxony-2021", TimeZone: "Europe/Berlin", SlotDays: 120, KafkaAddr: "127.0.0.1:9092", LogLevel: "info",
+		Campaign: "saxony-2021", TimeZone: "Europe/Berlin", SlotDays: 120, KafkaAddr: "127.0.0.1:9092", KafkaPartitions: 6, LogLevel: "info",
 		sources: map[string]string{}}
 }
 
@@ -228,6 +237,8 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  campaign:      %s\n", c.Campaign)
 	fmt.Fprintf(w, "  time_zone:     %s\n", c.TimeZone)
 	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
+	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
+		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
 	for _, t := range c.StaffTokens {
 		fmt.Fprintf(w, "  staff token:   %s roles=%s sha256=%s…\n", t.Name, strings.Join(t.Roles, "+"), t.SHA256[:8])
 	}

@@ -169,6 +169,17 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), consumerShutdown+4*time.Second)
+		defer cancel()
+		if err := stopBackbone(sctx); err != nil {
+			log.Error("event backbone shutdown", "err", err)
+		}
+	}()
 	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg,
 		Ready: func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
 	if err != nil {
@@ -181,7 +192,8 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "\nvaxhub is up: http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)\n", ln.Addr(), ln.Addr())
+	fmt.Fprintf(os.Stderr, "\nvaxhub is up: http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
+		ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

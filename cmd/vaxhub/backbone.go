@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaxhub/vaxhub/connectors/audit"
+	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/schemas"
+)
+
+// consumerShutdown bounds how long the hub's consumers finish in-flight
+// events after shutdown begins; stop's own deadline should exceed it.
+const consumerShutdown = 8 * time.Second
+
+// kafkaBrokers returns the brokers of a real cluster: KAFKA_BROKERS (or
+// -kafka-brokers, kafka_brokers), else kafka.brokers of the config file.
+// None means the embedded broker.
+func (c *config) kafkaBrokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		out = slices.Clone(c.Kafka.Brokers)
+	}
+	return out
+}
+
+// eventTopics returns vaxhub.<aggregate>.v1 for every aggregate that has an
+// event schema (the schemas are the source of truth that docs/events.md is
+// tested against), sorted.
+func eventTopics(reg *schemas.Registry) []string {
+	var out []string
+	for _, t := range reg.Types() {
+		if topic := bus.TopicFor(t); !slices.Contains(out, topic) {
+			out = append(out, topic)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// startBackbone starts the event backbone of the hub: the embedded broker
+// (unless brokers are configured), the topics, the outbox relay and the hub's
+// own consumers (the audit trail), with bus metrics on reg. stop shuts it down
+// gracefully: consumers finish in-flight events and commit, the relay releases
+// its shard leases, the embedded broker writes its data directory; it returns
+// an error if that does not happen before ctx's deadline.
+func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prometheus.Registry, log *slog.Logger) (stop func(context.Context) error, err error) {
+	kcfg := cfg.Kafka
+	kcfg.Brokers = cfg.kafkaBrokers()
+	replication := cfg.KafkaReplicationFactor
+	var broker *bus.Embedded
+	if len(kcfg.Brokers) == 0 {
+		if cfg.mode == modeHub {
+			return nil, errors.New("`vaxhub hub` does not start an embedded broker: set KAFKA_BROKERS (or kafka_brokers in the config file) to the cluster")
+		}
+		dir := filepath.Join(cfg.DataDir, "kafka")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("kafka data dir: %w", err)
+		}
+		broker, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: cfg.KafkaAddr, DataDir: dir, Partitions: cfg.KafkaPartitions})
+		if err != nil {
+			return nil, err
+		}
+		cfg.KafkaAddr = broker.Addrs()[0] // the real port, when 0 was asked for
+		// The embedded broker speaks neither SASL nor TLS.
+		kcfg.SASL, kcfg.TLS = bus.SASLConfig{}, bus.TLSConfig{}
+		kcfg.Brokers = broker.Addrs()
+		if replication == 0 {
+			replication = 1
+		}
+		log.Info("embedded Kafka broker started", "addr", cfg.KafkaAddr, "data_dir", dir)
+	} else if replication == 0 {
+		replication = 3
+	}
+	closeBroker := func() {
+		if broker != nil {
+			broker.Close()
+		}
+	}
+	fail := func(err error) (func(context.Context) error, error) {
+		closeBroker()
+		return nil, err
+	}
+
+	registry, err := schemas.Load()
+	if err != nil {
+		return fail(err)
+	}
+	topics := eventTopics(registry)
+	partitions := cfg.KafkaPartitions
+	if partitions <= 0 {
+		partitions = 6
+	}
+	specs := make([]bus.TopicSpec, 0, len(topics)+1)
+	for _, t := range append(slices.Clone(topics), bus.DLQTopic) {
+		specs = append(specs, bus.TopicSpec{Name: t, Partitions: partitions, ReplicationFactor: replication})
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bus.EnsureTopics(tctx, kcfg, specs)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+
+	metrics, err := bus.NewMetrics(reg)
+	if err != nil {
+		return fail(fmt.Errorf("bus metrics: %w", err))
+	}
+	pub, err := bus.NewPublisher(kcfg)
+	if err != nil {
+		return fail(err)
+	}
+	outbox := store.NewOutbox(parts.pool)
+	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Metrics: metrics, Logger: log})
+	if err != nil {
+		pub.Close()
+		return fail(err)
+	}
+	router := bus.NewRouter(bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log,
+		ShutdownTimeout: consumerShutdown})
+	router.Use(bus.CorrelationIDMiddleware)
+	if err := audit.New(parts.pool, log).Register(router, topics); err != nil {
+		pub.Close()
+		return fail(err)
+	}
+
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	var relayErr, routerErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); relayErr = relay.Run(runCtx) }()
+	go func() { defer wg.Done(); routerErr = router.Run(runCtx) }()
+	log.Info("event backbone started", "brokers", strings.Join(kcfg.Brokers, ","), "topics", topics,
+		"partitions", partitions, "consumers", audit.Group)
+
+	var once sync.Once
+	var stopErr error
+	stop = func(ctx context.Context) error {
+		once.Do(func() {
+			cancelRun()
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+				stopErr = errors.Join(relayErr, routerErr)
+			case <-ctx.Done():
+				stopErr = fmt.Errorf("event backbone: not stopped within the deadline: %w", ctx.Err())
+			}
+			stopErr = errors.Join(stopErr, pub.Close())
+			outbox.Close()
+			closeBroker()
+			if stopErr == nil {
+				log.Info("event backbone stopped")
+			}
+		})
+		return stopErr
+	}
+	return stop, nil
+}

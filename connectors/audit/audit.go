@@ -1,0 +1,127 @@
+// Package audit keeps an audit trail of every event on the bus: which event,
+// of which type and aggregate, where it was on the bus and when it happened
+// and arrived. It never stores personal data: only envelope metadata, never
+// an event's data.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/core/store"
+)
+
+const (
+	// Group is the Kafka consumer group of the audit trail.
+	Group = "vaxhub-audit"
+	// Consumer is the name under which handled events are recorded in
+	// processed_events (store.MarkProcessed), and the handler's name in
+	// dead-letter headers and metrics.
+	Consumer = "audit"
+)
+
+// ErrNotAnEvent marks a message that is not an event envelope with an ID, a
+// type and a subject. It is permanent: such a message is dead-lettered.
+var ErrNotAnEvent = errors.New("audit: not an event envelope")
+
+// Trail records consumed events in the audit_events table.
+type Trail struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// New returns a trail writing to pool. A nil log means slog.Default().
+func New(pool *pgxpool.Pool, log *slog.Logger) *Trail {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Trail{pool: pool, log: log.With("component", "audit"), now: time.Now}
+}
+
+// Register adds one consumer per topic to r, all in Group. The router's
+// defaults (Kafka, Validator, Metrics, dead-letter publisher) apply.
+func (t *Trail) Register(r *bus.Router, topics []string) error {
+	if len(topics) == 0 {
+		return errors.New("audit: no topics to consume")
+	}
+	for _, topic := range topics {
+		if err := r.Handle(Consumer, topic, Group, t.Handle); err != nil {
+			return fmt.Errorf("audit: consume %s: %w", topic, err)
+		}
+	}
+	return nil
+}
+
+// envelope is the part of the event envelope the trail keeps. data is
+// deliberately absent: it is never decoded, so it can never be stored.
+type envelope struct {
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	Subject       string `json:"subject"`
+	Time          string `json:"time"`
+	CorrelationID string `json:"correlation_id"`
+}
+
+// Handle records msg and marks its event processed, in one transaction. A
+// redelivered event (same ID) changes nothing. A message that is not an
+// envelope is a permanent failure (dead letter); database errors are
+// retried by the consumer runtime.
+func (t *Trail) Handle(ctx context.Context, msg bus.Message) error {
+	var env envelope
+	if err := json.Unmarshal(msg.Value, &env); err != nil {
+		return bus.Permanent(fmt.Errorf("%w: %v", ErrNotAnEvent, err))
+	}
+	if env.ID == "" {
+		env.ID = msg.Headers[bus.HeaderEventID]
+	}
+	if env.ID == "" || env.Type == "" || env.Subject == "" {
+		return bus.Permanent(fmt.Errorf("%w: id, type and subject are required", ErrNotAnEvent))
+	}
+	corr := msg.Headers[bus.HeaderCorrelationID]
+	if corr == "" {
+		corr = env.CorrelationID
+	}
+	if corr == "" {
+		corr = bus.CorrelationID(ctx)
+	}
+	var eventTime *time.Time
+	if ts, err := time.Parse(time.RFC3339Nano, env.Time); err == nil {
+		eventTime = &ts
+	}
+	log := t.log.With("correlation_id", corr, "event_id", env.ID, "event_type", env.Type,
+		"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
+
+	first := false
+	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
+		var err error
+		first, err = store.MarkProcessed(ctx, tx, Consumer, env.ID)
+		if err != nil || !first {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO audit_events
+			(event_id, type, subject, topic, "partition", "offset", correlation_id, event_time, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9)
+			ON CONFLICT (event_id) DO NOTHING`,
+			env.ID, env.Type, env.Subject, msg.Topic, msg.Partition, msg.Offset, corr, eventTime, t.now())
+		return err
+	})
+	if err != nil {
+		log.Warn("audit: recording the event failed; it will be retried", "err", err)
+		return fmt.Errorf("audit: record event %s: %w", env.ID, err)
+	}
+	if first {
+		log.Debug("event audited")
+	} else {
+		log.Debug("event already audited: redelivery ignored")
+	}
+	return nil
+}
