@@ -28,10 +28,10 @@ type OutboxStore interface {
 	// another relay holds it. The lease lasts until release is called or the
 	// store loses the connection that holds it; Pending on a lost lease fails.
 	TryLease(ctx context.Context, shard int) (release func(), ok bool, err error)
-	// Pending returns up to limit unsent rows of shard in id order. It selects
-	// by "not sent", never by "id above the last one seen", so a row whose
-	// transaction commits late is still found.
-	Pending(ctx context.Context, shard, limit int) ([]OutboxRow, error)
+	// Pending returns up to limit unsent rows of the given (leased) shards in
+	// id order, in one read. It selects by "not sent", never by "id above the
+	// last one seen", so a row whose transaction commits late is still found.
+	Pending(ctx context.Context, shards []int, limit int) ([]OutboxRow, error)
 	// MarkSent records that the rows were acknowledged by the broker.
 	MarkSent(ctx context.Context, ids []int64) error
 	// Backlog counts unsent rows over all shards.

@@ -242,25 +242,17 @@ func (r *Relay) round(ctx context.Context) (published int, full bool, err error)
 	if len(shards) == 0 {
 		return 0, false, nil
 	}
-	// Start at a rotating shard so that a busy shard cannot starve the others.
-	r.rot = (r.rot + 1) % len(shards)
-	shards = append(shards[r.rot:], shards[:r.rot]...)
-	var rows []OutboxRow
+	// One read for all owned shards, oldest rows first: no shard can starve
+	// another, and a round costs one query however many shards are held.
 	var errs []error
-	for _, s := range shards {
-		budget := r.cfg.BatchSize - len(rows)
-		if budget <= 0 {
-			break
-		}
-		rs, err := r.store.Pending(ctx, s, budget)
-		if err != nil {
-			// The lease may be gone with its connection: give the shard up
-			// and lease it again later (possibly after another relay did).
+	rows, err := r.store.Pending(ctx, shards, r.cfg.BatchSize)
+	if err != nil {
+		// The leases are gone with their connection: give the shards up and
+		// lease them again later (possibly after another relay did).
+		for _, s := range shards {
 			r.drop(s)
-			errs = append(errs, fmt.Errorf("shard %d: %w", s, err))
-			continue
 		}
-		rows = append(rows, rs...)
+		return 0, false, fmt.Errorf("shards %v: %w", shards, err)
 	}
 	full = len(rows) >= r.cfg.BatchSize
 	// Rows of one key come from one shard, in id order, contiguous. Chunks

@@ -191,28 +191,39 @@ func (o *Outbox) TryLease(ctx context.Context, shard int) (release func(), ok bo
 	return release, true, nil
 }
 
-const pendingSQL = `SELECT id, event_id::text, topic, key, event_type, payload::text, headers, created_at
-	FROM outbox WHERE shard = $1 AND sent_at IS NULL ORDER BY id LIMIT $2`
+// pendingSQL takes, per shard, the oldest unsent ids through the partial
+// index (shard, id) (each a prefix of its shard, so per-key order holds), keeps
+// the oldest $2 of them overall, and only then reads their payloads. Its cost
+// does not grow with the backlog, and it needs no table statistics to pick
+// the index.
+const pendingSQL = `WITH ids AS (
+		SELECT o.id FROM unnest($1::int[]) AS s(shard)
+		CROSS JOIN LATERAL (SELECT id FROM outbox WHERE shard = s.shard AND sent_at IS NULL ORDER BY id LIMIT $2) o
+		ORDER BY o.id LIMIT $2)
+	SELECT id, event_id::text, topic, key, event_type, payload::text, headers, created_at
+	FROM outbox WHERE id IN (SELECT id FROM ids) ORDER BY id`
 
-// Pending returns up to limit unsent rows of shard in id order. The shard must
-// be leased by this Outbox: the rows are read on the lease connection, so a
-// lease lost with its connection shows as ErrLeaseLost instead of two relays
-// publishing the same shard.
-func (o *Outbox) Pending(ctx context.Context, shard, limit int) ([]OutboxRow, error) {
+// Pending returns up to limit unsent rows of the shards in id order. Every
+// shard must be leased by this Outbox: the rows are read on the lease
+// connection, so a lease lost with its connection shows as ErrLeaseLost
+// instead of two relays publishing the same shard.
+func (o *Outbox) Pending(ctx context.Context, shards []int, limit int) ([]OutboxRow, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if g, have := o.held[shard]; !have || g != o.gen || o.lease == nil {
-		return nil, fmt.Errorf("store: outbox shard %d: %w", shard, ErrLeaseLost)
+	for _, shard := range shards {
+		if g, have := o.held[shard]; !have || g != o.gen || o.lease == nil {
+			return nil, fmt.Errorf("store: outbox shard %d: %w", shard, ErrLeaseLost)
+		}
 	}
-	rows, err := o.lease.Query(ctx, pendingSQL, shard, limit)
+	rows, err := o.lease.Query(ctx, pendingSQL, shards, limit)
 	if err != nil {
 		o.dropLeaseConnLocked()
-		return nil, fmt.Errorf("store: outbox shard %d: %w: %w", shard, ErrLeaseLost, err)
+		return nil, fmt.Errorf("store: outbox shards %v: %w: %w", shards, ErrLeaseLost, err)
 	}
 	out, err := scanOutbox(rows)
 	if err != nil {
 		o.dropLeaseConnLocked()
-		return nil, fmt.Errorf("store: outbox shard %d: %w: %w", shard, ErrLeaseLost, err)
+		return nil, fmt.Errorf("store: outbox shards %v: %w: %w", shards, ErrLeaseLost, err)
 	}
 	return out, nil
 }

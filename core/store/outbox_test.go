@@ -59,7 +59,7 @@ func TestOutboxPendingFindsLateCommitsInIDOrder(t *testing.T) {
 	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return store.InsertOutbox(ctx, tx, outboxRow(keyB, 1)) }); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := ob.Pending(ctx, shard, 10)
+	rows, err := ob.Pending(ctx, []int{shard}, 10)
 	if err != nil || len(rows) != 1 || rows[0].Key != keyB {
 		t.Fatalf("pending before the late commit: %v %v", rows, err)
 	}
@@ -69,7 +69,7 @@ func TestOutboxPendingFindsLateCommitsInIDOrder(t *testing.T) {
 	if err := tx1.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rows, err = ob.Pending(ctx, shard, 10)
+	rows, err = ob.Pending(ctx, []int{shard}, 10)
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("pending after the late commit: %v %v", rows, err)
 	}
@@ -153,7 +153,7 @@ func TestOutboxLeaseIsExclusiveAndEndsWithItsConnection(t *testing.T) {
 	if _, ok, err := b.TryLease(ctx, 3); err != nil || ok {
 		t.Fatalf("B leased a shard A holds: %v %v", ok, err)
 	}
-	if _, err := b.Pending(ctx, 3, 10); !errors.Is(err, store.ErrLeaseLost) {
+	if _, err := b.Pending(ctx, []int{3}, 10); !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("B read a shard it does not lease: %v", err)
 	}
 	relA()
@@ -181,7 +181,7 @@ func TestOutboxLeaseIsExclusiveAndEndsWithItsConnection(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := a.Pending(ctx, 5, 10); !errors.Is(err, store.ErrLeaseLost) {
+	if _, err := a.Pending(ctx, []int{5}, 10); !errors.Is(err, store.ErrLeaseLost) {
 		t.Fatalf("A did not notice its lost lease: %v", err)
 	}
 	a.Close()
