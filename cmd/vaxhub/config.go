@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,8 @@ type config struct {
 	KafkaBrokers string           `json:"kafka_brokers"`
 	KafkaAddr    string           `json:"kafka_addr"`
 	LogLevel     string           `json:"log_level"`
+	// BookingLanes: booking transactions that run at once (see store.Options).
+	BookingLanes int `json:"booking_lanes"`
 
 	// Kafka holds SASL, TLS and producer tuning for a real cluster (keys as
 	// the bus.Config field names, case-insensitive: kafka: {sasl: {mechanism: scram-sha-512, ...}, tls: {enabled: true}}).
@@ -94,6 +97,13 @@ func loadConfig(args []string, m mode) (*config, error) {
 			*dst = v
 			c.sources[name] = "env"
 		}
+	}
+	if v := os.Getenv("VAXHUB_BOOKING_LANES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("VAXHUB_BOOKING_LANES: want a positive number, got %q", v)
+		}
+		c.BookingLanes = n
 	}
 	if v := os.Getenv("VAXHUB_STAFF_TOKENS"); v != "" {
 		toks, err := parseTokens(v)

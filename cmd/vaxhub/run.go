@@ -67,7 +67,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*hubParts, er
 		pool.Close()
 		return nil, err
 	}
-	st, err := store.New(pool, store.Options{DataKey: cfg.key, Location: cfg.loc, Events: reg})
+	st, err := store.New(pool, store.Options{DataKey: cfg.key, Location: cfg.loc, Events: reg, BookingLanes: cfg.BookingLanes})
 	if err != nil {
 		pool.Close()
 		return nil, err

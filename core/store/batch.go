@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,12 +16,13 @@ import (
 	"github.com/vaxhub/vaxhub/core/domain"
 )
 
-// Bookings are coalesced per centre: while one transaction for a centre is
-// running, further bookings for that centre queue up, and the next
-// transaction books all of them (each in its own subtransaction, so one
-// refusal undoes only itself) and commits once. Everything a booking
-// reserves belongs to its centre, so transactions of different centres do
-// not wait for each other, and one centre's bookings never deadlock.
+// Bookings are coalesced into lanes: each centre belongs to one lane (a hash
+// of its ID), and each lane runs one booking transaction at a time. While it
+// runs, further bookings for the lane queue up, and the next transaction
+// books all of them (each in its own subtransaction, so one refusal undoes
+// only itself) and commits once. Everything a booking reserves belongs to its
+// centre, so transactions of different lanes never wait for each other's
+// rows and cannot deadlock; within a lane there is one transaction at a time.
 
 const maxBatch = 64
 
@@ -31,14 +34,26 @@ type bookJob struct {
 	done   chan struct{}
 }
 
-type centreQueue struct {
+type laneQueue struct {
 	jobs    []*bookJob
 	running bool
 }
 
 type batcher struct {
 	mu     sync.Mutex
-	queues map[string]*centreQueue
+	queues map[int]*laneQueue
+	lanes  int
+}
+
+func (b *batcher) lane(centre string) int {
+	if b.lanes <= 1 {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(centre); i++ {
+		h = (h ^ uint32(centre[i])) * 16777619
+	}
+	return int(h % uint32(b.lanes))
 }
 
 // Book implements app.Bookings: both doses or nothing, with the events.
@@ -47,20 +62,21 @@ func (s *Store) Book(ctx context.Context, req app.BookRequest, events func(*doma
 	b := &s.batch
 	b.mu.Lock()
 	if b.queues == nil {
-		b.queues = map[string]*centreQueue{}
+		b.queues = map[int]*laneQueue{}
 	}
-	q := b.queues[req.CentreID]
+	lane := b.lane(req.CentreID)
+	q := b.queues[lane]
 	if q == nil {
-		q = &centreQueue{}
-		b.queues[req.CentreID] = q
+		q = &laneQueue{}
+		b.queues[lane] = q
 	}
 	q.jobs = append(q.jobs, job)
 	lead := !q.running
 	q.running = true
 	b.mu.Unlock()
 	if lead {
-		// This caller books for everyone queued at the centre until the queue is empty.
-		s.drain(context.WithoutCancel(ctx), req.CentreID, q)
+		// This caller books for everyone queued in the lane until the queue is empty.
+		s.drain(context.WithoutCancel(ctx), q)
 	}
 	select {
 	case <-job.done:
@@ -72,7 +88,7 @@ func (s *Store) Book(ctx context.Context, req app.BookRequest, events func(*doma
 	}
 }
 
-func (s *Store) drain(ctx context.Context, centre string, q *centreQueue) {
+func (s *Store) drain(ctx context.Context, q *laneQueue) {
 	b := &s.batch
 	for {
 		b.mu.Lock()
@@ -82,9 +98,17 @@ func (s *Store) drain(ctx context.Context, centre string, q *centreQueue) {
 			b.mu.Unlock()
 			return
 		}
-		jobs := q.jobs[:n:n]
+		jobs := slices.Clone(q.jobs[:n])
 		q.jobs = q.jobs[n:]
 		b.mu.Unlock()
+		// The same order in every batch (centre, then time) makes two hubs'
+		// batches less likely to lock each other's rows crosswise.
+		slices.SortStableFunc(jobs, func(a, b *bookJob) int {
+			if c := strings.Compare(a.req.CentreID, b.req.CentreID); c != 0 {
+				return c
+			}
+			return a.req.SlotStart.Compare(b.req.SlotStart)
+		})
 		retry := s.runBatch(ctx, jobs)
 		if len(retry) > 0 {
 			b.mu.Lock()

@@ -42,6 +42,11 @@ type Options struct {
 	Location *time.Location
 	// Events, when set, validates every event before it enters the outbox.
 	Events EventChecker
+	// BookingLanes is how many booking transactions one hub runs at once,
+	// each for its own set of centres (default 1: on 2 cores one lane books
+	// most, 2089/s against 1651/s with a lane per centre). Concurrent
+	// bookings in a lane share one transaction and one commit.
+	BookingLanes int
 }
 
 // New returns a Store on pool.
@@ -60,14 +65,30 @@ func New(pool *pgxpool.Pool, opt Options) (*Store, error) {
 	if opt.Location == nil {
 		opt.Location = time.UTC
 	}
-	return &Store{pool: pool, aead: aead, loc: opt.Location, events: opt.Events}, nil
+	if opt.BookingLanes <= 0 {
+		opt.BookingLanes = 1
+	}
+	st := &Store{pool: pool, aead: aead, loc: opt.Location, events: opt.Events}
+	st.batch.lanes = opt.BookingLanes
+	return st, nil
 }
 
 // Pool returns the underlying pool.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// inTx runs fn in a transaction. A transaction chosen as a deadlock victim
+// or failing serialisation is run again (a move can meet another hub's
+// booking batch); fn must only depend on what it reads inside.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || (pe.Code != "40P01" && pe.Code != "40001") {
+			return err
+		}
+	}
+	return err
 }
 
 // seal encrypts v as JSON; the resident ID is authenticated data, so a sealed
