@@ -169,6 +169,10 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var sims []string
+	if m == modeRun {
+		sims = startSimulators(ctx, log)
+	}
 	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
@@ -194,6 +198,9 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(os.Stderr, "\nvaxhub is up: http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
 		ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
+	if len(sims) > 0 {
+		fmt.Fprintf(os.Stderr, "simulators: %s (user sim, password sim)\n", strings.Join(sims, ", "))
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errc:

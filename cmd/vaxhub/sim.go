@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/vaxhub/vaxhub/simulators/register"
+	"github.com/vaxhub/vaxhub/simulators/sap"
+)
+
+// simulator is one stand-in for an outside system, runnable as `vaxhub sim NAME`
+// and started by `vaxhub run`.
+type simulator struct {
+	main        func(ctx context.Context, args []string, stdout io.Writer) error
+	defaultAddr string
+}
+
+func simulators() map[string]simulator {
+	return map[string]simulator{
+		"sap":      {sap.Main, "127.0.0.1:8101"},
+		"register": {register.Main, register.DefaultAddr},
+	}
+}
+
+func simNames() []string {
+	var names []string
+	for n := range simulators() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// cmdSim runs one simulator in the foreground: vaxhub sim NAME [flags].
+func cmdSim(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ")}
+	}
+	s, ok := simulators()[args[0]]
+	if !ok {
+		return &usageError{fmt.Sprintf("unknown simulator %q; simulators: %s", args[0], strings.Join(simNames(), ", "))}
+	}
+	return s.main(ctx, args[1:], os.Stdout)
+}
+
+// startSimulators starts every simulator for `vaxhub run`, each on its
+// default address unless VAXHUB_SIM_<NAME>_ADDR names another or "off".
+// A simulator that cannot start is logged, not fatal: the hub runs without it.
+func startSimulators(ctx context.Context, log *slog.Logger) []string {
+	var started []string
+	for _, name := range simNames() {
+		s := simulators()[name]
+		addr := s.defaultAddr
+		if v := os.Getenv("VAXHUB_SIM_" + strings.ToUpper(name) + "_ADDR"); v != "" {
+			addr = v
+		}
+		if addr == "off" {
+			continue
+		}
+		go func(name, addr string) {
+			if err := s.main(ctx, []string{"--addr", addr}, io.Discard); err != nil && ctx.Err() == nil {
+				log.Error("simulator stopped", "simulator", name, "addr", addr, "err", err)
+			}
+		}(name, addr)
+		started = append(started, name+" http://"+addr)
+	}
+	return started
+}
