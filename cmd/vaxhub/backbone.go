@@ -16,6 +16,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/sap"
 	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/schemas"
 )
@@ -141,6 +142,18 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	}
 
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	stopSAP := func() {}
+	if cfg.SAP.URL != "" {
+		stopSAP, err = sap.Start(runCtx, sap.Deps{Pool: parts.pool, App: parts.app, Publisher: pub,
+			Consumer: bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
+			Config: sap.Config{BaseURL: cfg.SAP.URL, User: orDefault(cfg.SAP.User, "sim"), Password: orDefault(cfg.SAP.Password, "sim"),
+				SAPClient: orDefault(cfg.SAP.Client, "100"), Registerer: reg, Logger: log}})
+		if err != nil {
+			cancelRun()
+			pub.Close()
+			return fail(fmt.Errorf("SAP connector: %w", err))
+		}
+	}
 	var wg sync.WaitGroup
 	var relayErr, routerErr error
 	wg.Add(2)
@@ -154,6 +167,7 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	stop = func(ctx context.Context) error {
 		once.Do(func() {
 			cancelRun()
+			stopSAP()
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
 			select {

@@ -46,6 +46,14 @@ type config struct {
 	LogLevel     string           `json:"log_level"`
 	// BookingLanes: booking transactions that run at once (see store.Options).
 	BookingLanes int `json:"booking_lanes"`
+	// SAP is the SAP-style stock system; an empty URL leaves the connector
+	// off. `vaxhub run` points it at its SAP simulator.
+	SAP struct {
+		URL      string `json:"url"`
+		User     string `json:"user"`
+		Password string `json:"password"`
+		Client   string `json:"client"`
+	} `json:"sap"`
 
 	// Kafka holds SASL, TLS and producer tuning for a real cluster (keys as
 	// the bus.Config field names, case-insensitive: kafka: {sasl: {mechanism: scram-sha-512, ...}, tls: {enabled: true}}).
@@ -91,7 +99,8 @@ func loadConfig(args []string, m mode) (*config, error) {
 	}
 	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
 		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_LOG_LEVEL": &c.LogLevel,
-		"VAXHUB_TIME_ZONE": &c.TimeZone}
+		"VAXHUB_TIME_ZONE": &c.TimeZone, "VAXHUB_SAP_URL": &c.SAP.URL, "VAXHUB_SAP_USER": &c.SAP.User,
+		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client}
 	for name, dst := range env {
 		if v := os.Getenv(name); v != "" {
 			*dst = v
@@ -247,6 +256,8 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  campaign:      %s\n", c.Campaign)
 	fmt.Fprintf(w, "  time_zone:     %s\n", c.TimeZone)
 	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
+	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
+	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
 	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
 		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
 	for _, t := range c.StaffTokens {

@@ -171,7 +171,11 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var sims []string
 	if m == modeRun {
-		sims = startSimulators(ctx, log)
+		var addrs map[string]string
+		sims, addrs = startSimulators(ctx, log)
+		if cfg.SAP.URL == "" {
+			cfg.SAP.URL = addrs["sap"] // the connector talks to the simulator
+		}
 	}
 	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {

@@ -51,8 +51,8 @@ func cmdSim(ctx context.Context, args []string) error {
 // startSimulators starts every simulator for `vaxhub run`, each on its
 // default address unless VAXHUB_SIM_<NAME>_ADDR names another or "off".
 // A simulator that cannot start is logged, not fatal: the hub runs without it.
-func startSimulators(ctx context.Context, log *slog.Logger) []string {
-	var started []string
+func startSimulators(ctx context.Context, log *slog.Logger) (started []string, addrs map[string]string) {
+	addrs = map[string]string{}
 	for _, name := range simNames() {
 		s := simulators()[name]
 		addr := s.defaultAddr
@@ -68,6 +68,7 @@ func startSimulators(ctx context.Context, log *slog.Logger) []string {
 			}
 		}(name, addr)
 		started = append(started, name+" http://"+addr)
+		addrs[name] = "http://" + addr
 	}
-	return started
+	return started, addrs
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -179,7 +180,7 @@ func TestSchemasCheck(t *testing.T) {
 
 func TestMappingsCheck(t *testing.T) {
 	out, err := runTool(t, "mappings", "check")
-	if err != nil || !strings.Contains(out, "OK: 2 mappings") {
+	if err != nil || !regexp.MustCompile(`OK: [1-9][0-9]* mappings`).MatchString(out) {
 		t.Fatalf("mappings check of the repository: %v\n%s", err, out)
 	}
 	dir := t.TempDir()

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/vaxhub/vaxhub/connectors/sap"
+)
+
+// exitOne carries a failure that was printed already (exit status 1).
+type exitOne struct{ err error }
+
+func (e *exitOne) Error() string { return e.err.Error() }
+func (e *exitOne) Unwrap() error { return e.err }
+
+// cmdReconcile compares the hub with an outside system: `vaxhub reconcile stock`.
+func cmdReconcile(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "stock" {
+		return &usageError{"usage: vaxhub reconcile stock [--from DAY] [--to DAY] [--json]"}
+	}
+	cfg, err := loadConfig(nil, modeRun)
+	if err != nil {
+		return err
+	}
+	parts, err := openCore(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer parts.pool.Close()
+	err = sap.ReconcileMain(ctx, sap.Deps{Pool: parts.pool, App: parts.app, Config: sap.Config{
+		BaseURL: orDefault(cfg.SAP.URL, "http://127.0.0.1:8101"), User: orDefault(cfg.SAP.User, "sim"),
+		Password: orDefault(cfg.SAP.Password, "sim"), SAPClient: orDefault(cfg.SAP.Client, "100")}}, args[1:], os.Stdout)
+	if errors.Is(err, sap.ErrDifferences) {
+		return &exitOne{err}
+	}
+	return err
+}

@@ -1,0 +1,276 @@
+// Package sap connects the hub's stock to an SAP S/4HANA inventory over
+// OData v2 (API_MATERIAL_DOCUMENT_SRV, API_MATERIAL_STOCK_SRV): goods
+// receipts and other movements read from SAP update the hub's stock, every
+// dose given in the hub becomes exactly one 201 goods issue, and Reconcile
+// compares both sides. It never writes to SAP except goods issues for hub
+// events, and never posts one twice for the same event.
+package sap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/httpclient"
+	"github.com/vaxhub/vaxhub/core/app"
+	"github.com/vaxhub/vaxhub/mappings"
+)
+
+const (
+	// Group is the Kafka consumer group of the goods-issue poster.
+	Group = "vaxhub-sap"
+	// Consumer names the goods-issue handler in processed_events, dead
+	// letters and metrics.
+	Consumer = "sap-goods-issue"
+	// InboundHandler names the material-document poller in dead letters.
+	InboundHandler = "sap-inbound"
+	// HeaderDLQSource is set on dead letters of the poller: the OData request
+	// the bad record came from (an SAP read cannot be replayed to a topic).
+	HeaderDLQSource = "dlq-source"
+
+	// ODataRoot is the path of the OData services below the host.
+	ODataRoot = "/sap/opu/odata/sap"
+
+	mappingName      = "sap/material-document-item"
+	stockMappingName = "sap/material-stock"
+)
+
+// Config configures the connector.
+type Config struct {
+	// BaseURL is the SAP host ("http://127.0.0.1:8101") or the OData root
+	// below it ("…/sap/opu/odata/sap").
+	BaseURL string
+	// User and Password: the communication user (Basic auth).
+	User, Password string
+	// SAPClient is sent as sap-client when set.
+	SAPClient string
+	// Client, when set, replaces the HTTP client built from the fields
+	// above. Its BaseURL must be the OData root, and it must not retry
+	// POSTs by itself (MaxRetries -1): a retried goods issue is only safe
+	// after the look-up that this package does before every attempt.
+	Client *httpclient.Client
+	// Timeout bounds each HTTP attempt of the built client. Default 10 s.
+	Timeout time.Duration
+	// BreakerTimeout is how long the built client's breaker stays open
+	// before a trial call. Default 10 s.
+	BreakerTimeout time.Duration
+	// PollInterval is how often new material documents are read. Default 10 s.
+	PollInterval time.Duration
+	// CursorName keys the poller's position in sap_cursor. Default "sap".
+	CursorName string
+	// StorageLocation is the centres' cold store, the stock the hub books
+	// against. Default KL01. MOB1/MOB2 (mobile teams) are not bookable.
+	StorageLocation string
+	// CentralPlant is the central cold store, whose movements do not touch
+	// any centre's stock. Default SN00.
+	CentralPlant string
+	// CostCenter returns the cost centre for goods issues of a plant.
+	// Default "IMPFZ-" + the plant's number (SN05 -> IMPFZ-05).
+	CostCenter func(plant string) string
+	// Registerer receives the HTTP client's metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.BreakerTimeout == 0 {
+		c.BreakerTimeout = 10 * time.Second
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 10 * time.Second
+	}
+	if c.CursorName == "" {
+		c.CursorName = "sap"
+	}
+	if c.StorageLocation == "" {
+		c.StorageLocation = "KL01"
+	}
+	if c.CentralPlant == "" {
+		c.CentralPlant = "SN00"
+	}
+	if c.CostCenter == nil {
+		c.CostCenter = func(plant string) string { return "IMPFZ-" + strings.TrimPrefix(plant, "SN") }
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports the first problem with the configuration.
+func (c *Config) Validate() error {
+	switch {
+	case c.Client == nil && c.BaseURL == "":
+		return errors.New("sap: BaseURL is required")
+	case c.Client == nil && c.User == "":
+		return errors.New("sap: User is required")
+	case c.PollInterval < 0 || c.Timeout < 0 || c.BreakerTimeout < 0:
+		return errors.New("sap: PollInterval, Timeout and BreakerTimeout must not be negative")
+	}
+	return nil
+}
+
+// NewClient builds the HTTP client for SAP from cfg: no retries of its own
+// (see Config.Client), one breaker for the system "sap".
+func NewClient(cfg Config) (*httpclient.Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	root := strings.TrimRight(cfg.BaseURL, "/")
+	if !strings.HasSuffix(root, ODataRoot) {
+		root += ODataRoot
+	}
+	return httpclient.New(httpclient.Config{
+		System:     "sap",
+		BaseURL:    root,
+		Timeout:    cfg.Timeout,
+		MaxRetries: -1,
+		BasicAuth:  &httpclient.BasicAuth{Username: cfg.User, Password: cfg.Password},
+		Headers:    map[string]string{"Accept": "application/json"},
+		Breaker:    httpclient.BreakerConfig{Timeout: cfg.BreakerTimeout},
+		Registerer: cfg.Registerer,
+		Logger:     cfg.Logger,
+	})
+}
+
+// Deps is what the connector needs from the hub.
+type Deps struct {
+	Pool *pgxpool.Pool
+	App  *app.App
+	// Consumer is the template of the goods-issue consumer: Kafka,
+	// Validator, Metrics, Logger, ShutdownTimeout (as the backbone's router
+	// defaults). Topic, Group, Name, Handler and the retry settings are set
+	// here: a goods issue waits in Kafka for as long as SAP is down.
+	Consumer bus.ConsumerConfig
+	// Publisher sends the poller's dead letters (vaxhub.dlq).
+	Publisher bus.Publisher
+	Config    Config
+}
+
+// Connector is a running SAP connector.
+type Connector struct {
+	cfg     Config
+	odata   *odata
+	app     *app.App
+	pool    *pgxpool.Pool
+	mapping *mappings.Mapping
+	// stockMapping maps A_MatlStkInAcctMod rows (reconciliation).
+	stockMapping *mappings.Mapping
+	pub          bus.Publisher
+	log          *slog.Logger
+	ownsCl       bool
+}
+
+// New checks deps and builds the connector without starting anything.
+func New(deps Deps) (*Connector, error) {
+	cfg := deps.Config
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Pool == nil || deps.App == nil {
+		return nil, errors.New("sap: Pool and App are required")
+	}
+	set, err := mappings.LoadDir(mappings.Embedded(), ".")
+	if err != nil {
+		return nil, fmt.Errorf("sap: mappings: %w", err)
+	}
+	m, ok := set.Get(mappingName)
+	if !ok {
+		return nil, fmt.Errorf("sap: mapping %s is missing", mappingName)
+	}
+	sm, ok := set.Get(stockMappingName)
+	if !ok {
+		return nil, fmt.Errorf("sap: mapping %s is missing", stockMappingName)
+	}
+	cl, owns := cfg.Client, false
+	if cl == nil {
+		if cl, err = NewClient(cfg); err != nil {
+			return nil, err
+		}
+		owns = true
+	}
+	return &Connector{
+		cfg: cfg, odata: &odata{cl: cl, sapClient: cfg.SAPClient}, app: deps.App, pool: deps.Pool,
+		mapping: m, stockMapping: sm, pub: deps.Publisher, log: cfg.Logger.With("component", "sap"), ownsCl: owns,
+	}, nil
+}
+
+// Start builds the connector and runs the material-document poller and the
+// goods-issue consumer until stop is called (or ctx ends). stop waits for
+// both to finish.
+func Start(ctx context.Context, deps Deps) (stop func(), err error) {
+	c, err := New(deps)
+	if err != nil {
+		return nil, err
+	}
+	if deps.Publisher == nil {
+		return nil, errors.New("sap: Publisher is required for the poller's dead letters")
+	}
+	cons, err := c.NewConsumer(deps.Consumer)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.RunPoller(runCtx) }()
+	go func() {
+		defer wg.Done()
+		if err := cons.Run(runCtx); err != nil {
+			c.log.Error("goods-issue consumer stopped", "err", err)
+		}
+	}()
+	c.log.Info("SAP connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			if c.ownsCl {
+				_ = c.odata.cl.Close()
+			}
+		})
+	}, nil
+}
+
+// NewConsumer returns the consumer of appointment.dose-administered (group
+// vaxhub-sap) built from template. A transient failure (SAP down, breaker
+// open) is retried without end: the event waits in Kafka; a 4xx that
+// retrying cannot fix goes to the dead-letter topic.
+func (c *Connector) NewConsumer(template bus.ConsumerConfig) (*bus.Consumer, error) {
+	cfg := template
+	cfg.Topic = bus.TopicFor("appointment.dose-administered")
+	cfg.Group = Group
+	cfg.Name = Consumer
+	cfg.Handler = c.HandleDoseAdministered
+	cfg.MaxRetries = 1 << 30
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin = 200 * time.Millisecond
+	}
+	if cfg.BackoffMax == 0 || cfg.BackoffMax > 2*time.Second {
+		cfg.BackoffMax = 2 * time.Second // catch up soon after SAP is back
+	}
+	if cfg.DLQ == nil && c.pub != nil {
+		cfg.DLQ = c.pub
+	}
+	return bus.NewConsumer(cfg)
+}
