@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -182,8 +183,12 @@ func TestTypesAreSortedAndTheCallersOwn(t *testing.T) {
 	if !slices.IsSorted(types) {
 		t.Fatalf("not sorted: %v", types)
 	}
-	if len(types) != 11 || !slices.Contains(types, "appointment.booked") || slices.Contains(types, "envelope") {
-		t.Fatalf("types: %v", types)
+	files, err := filepath.Glob("*.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(types) != len(files)-1 || !slices.Contains(types, "appointment.booked") || slices.Contains(types, "envelope") {
+		t.Fatalf("types: %v, want one per schema file but the envelope (%d files)", types, len(files))
 	}
 	types[0] = "changed.by-caller"
 	if r.Types()[0] == "changed.by-caller" {

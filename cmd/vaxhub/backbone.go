@@ -16,6 +16,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/register"
 	"github.com/vaxhub/vaxhub/connectors/sap"
 	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/schemas"
@@ -154,6 +155,18 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 			return fail(fmt.Errorf("SAP connector: %w", err))
 		}
 	}
+	stopRegister := func() {}
+	if cfg.Register.URL != "" {
+		stopRegister, err = register.Start(runCtx, register.Deps{App: parts.app, Config: register.Config{BaseURL: cfg.Register.URL},
+			Consumer:   bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
+			Registerer: reg, Logger: log})
+		if err != nil {
+			stopSAP()
+			cancelRun()
+			pub.Close()
+			return fail(fmt.Errorf("register connector: %w", err))
+		}
+	}
 	var wg sync.WaitGroup
 	var relayErr, routerErr error
 	wg.Add(2)
@@ -168,6 +181,7 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 		once.Do(func() {
 			cancelRun()
 			stopSAP()
+			stopRegister()
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
 			select {

@@ -54,6 +54,15 @@ type config struct {
 		Password string `json:"password"`
 		Client   string `json:"client"`
 	} `json:"sap"`
+	// Register is the population register; an empty URL leaves the
+	// connector off. `vaxhub run` points it at its register simulator.
+	Register struct {
+		URL string `json:"url"`
+	} `json:"register"`
+	// RequireVerification: only residents the register (or staff, by hand)
+	// confirmed may book. Default true; VAXHUB_REQUIRE_VERIFICATION=false
+	// switches it off.
+	RequireVerification *bool `json:"require_verification"`
 
 	// Kafka holds SASL, TLS and producer tuning for a real cluster (keys as
 	// the bus.Config field names, case-insensitive: kafka: {sasl: {mechanism: scram-sha-512, ...}, tls: {enabled: true}}).
@@ -100,12 +109,19 @@ func loadConfig(args []string, m mode) (*config, error) {
 	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
 		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_LOG_LEVEL": &c.LogLevel,
 		"VAXHUB_TIME_ZONE": &c.TimeZone, "VAXHUB_SAP_URL": &c.SAP.URL, "VAXHUB_SAP_USER": &c.SAP.User,
-		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client}
+		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client, "VAXHUB_REGISTER_URL": &c.Register.URL}
 	for name, dst := range env {
 		if v := os.Getenv(name); v != "" {
 			*dst = v
 			c.sources[name] = "env"
 		}
+	}
+	if v := os.Getenv("VAXHUB_REQUIRE_VERIFICATION"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("VAXHUB_REQUIRE_VERIFICATION: want true or false, got %q", v)
+		}
+		c.RequireVerification = &b
 	}
 	if v := os.Getenv("VAXHUB_BOOKING_LANES"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -257,7 +273,9 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  time_zone:     %s\n", c.TimeZone)
 	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
 	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
+	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
 	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
+	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
 	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
 		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
 	for _, t := range c.StaffTokens {
@@ -284,4 +302,9 @@ func maskURL(u string) string {
 		return u[:scheme+3] + cred[:i] + ":****" + u[at:]
 	}
 	return u
+}
+
+// requireVerification is the effective RequireVerification (default true).
+func (c *config) requireVerification() bool {
+	return c.RequireVerification == nil || *c.RequireVerification
 }

@@ -72,8 +72,8 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*hubParts, er
 		pool.Close()
 		return nil, err
 	}
-	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st},
-		app.Config{Location: cfg.loc, Logger: log})
+	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st},
+		app.Config{Location: cfg.loc, Logger: log, RequireVerification: cfg.requireVerification()})
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -174,7 +174,10 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		var addrs map[string]string
 		sims, addrs = startSimulators(ctx, log)
 		if cfg.SAP.URL == "" {
-			cfg.SAP.URL = addrs["sap"] // the connector talks to the simulator
+			cfg.SAP.URL = addrs["sap"] // the connectors talk to the simulators
+		}
+		if cfg.Register.URL == "" {
+			cfg.Register.URL = addrs["register"]
 		}
 	}
 	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/text/unicode/norm"
@@ -540,4 +541,41 @@ func (s *Server) rkiCSV(w http.ResponseWriter, r *http.Request) {
 		_ = cw.Write([]string{row.Day, row.DistrictAGS, row.AgeGroup, strconv.Itoa(row.Protection), strconv.FormatInt(row.Count, 10)})
 	}
 	cw.Flush()
+}
+
+func (s *Server) getVerification(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.authorizeResident(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v, err := s.app.Verification(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+type verifyIn struct {
+	Note string `json:"note"`
+}
+
+// verifyByHand records that centre staff checked an ID card; audited.
+func (s *Server) verifyByHand(w http.ResponseWriter, r *http.Request) {
+	var in verifyIn
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if strings.TrimSpace(in.Note) == "" {
+		s.writeError(w, r, domain.Invalid("note", "say which document was checked (never its number)"))
+		return
+	}
+	v, err := s.app.VerifyByHand(r.Context(), r.PathValue("id"), principalOf(r.Context()).staff, in.Note)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
 }

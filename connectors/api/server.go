@@ -117,6 +117,8 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/residents", s.registerResident},
 		{"GET", "/api/v1/residents/{id}", s.getResident},
 		{"GET", "/api/v1/residents/{id}/entitlement", s.getEntitlement},
+		{"GET", "/api/v1/residents/{id}/verification", s.getVerification},
+		{"POST", "/api/v1/residents/{id}/verification", staff(s.verifyByHand)},
 		{"GET", "/api/v1/centres", s.listCentres},
 		{"GET", "/api/v1/centres/{id}/slots", s.listSlots},
 		{"POST", "/api/v1/centres/{id}/end-of-day", staff(s.endOfDay)},

@@ -25,6 +25,9 @@ type Ports struct {
 	Stock     Stock
 	Waitlist  Waitlist
 	Reports   Reports
+	// Verifications stores register verdicts (issue 5); optional unless
+	// Config.RequireVerification is on.
+	Verifications Verifications
 }
 
 // Config tunes the use cases.
@@ -39,6 +42,19 @@ type Config struct {
 	BookingHorizonDays int
 	Clock              Clock
 	Logger             *slog.Logger
+	// RequireVerification makes booking refuse a resident whom the
+	// population register has not confirmed (Refusal code "not-verified";
+	// issue 5). Default false, so that a hub without the register connector
+	// books as before; the Saxony campaign switches it on. Needs
+	// Ports.Verifications.
+	RequireVerification bool
+	// BurstLimit is how many registrations from one phone number or e-mail
+	// address within BurstWindow pass the fraud check; beyond it a verdict
+	// goes to review (flagged burst-phone or burst-email). Default 10; a
+	// negative value switches the check off.
+	BurstLimit int
+	// BurstWindow is the time over which BurstLimit counts. Default 24 h.
+	BurstWindow time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -56,6 +72,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.BurstLimit == 0 {
+		c.BurstLimit = 10
+	}
+	if c.BurstWindow == 0 {
+		c.BurstWindow = 24 * time.Hour
 	}
 }
 
@@ -79,6 +101,9 @@ func New(p Ports, cfg Config) (*App, error) {
 	cfg.setDefaults()
 	if p.Residents == nil || p.Campaign == nil || p.RuleSets == nil || p.Bookings == nil || p.Stock == nil || p.Waitlist == nil || p.Reports == nil {
 		return nil, errors.New("app: every port must be set")
+	}
+	if cfg.RequireVerification && p.Verifications == nil {
+		return nil, errors.New("app: RequireVerification needs Ports.Verifications")
 	}
 	return &App{p: p, cfg: cfg}, nil
 }
@@ -339,6 +364,9 @@ func (a *App) Book(ctx context.Context, in BookingInput) (*domain.Appointment, e
 
 // plan turns a booking wish of r into a store request after checking entitlement.
 func (a *App) plan(ctx context.Context, in BookingInput, r *domain.Resident) (BookRequest, error) {
+	if err := a.mayBook(ctx, r.ID); err != nil {
+		return BookRequest{}, err
+	}
 	centre, err := a.p.Campaign.Centre(ctx, in.CentreID)
 	if err != nil {
 		return BookRequest{}, err
