@@ -335,3 +335,27 @@ func TestTour(t *testing.T) {
 		t.Errorf("metrics: %d", r.status)
 	}
 }
+
+func TestBatchSuggestionIsFirstExpiredFirstOut(t *testing.T) {
+	h := hubtest.New(t, time.Date(2021, 6, 14, 8, 0, 0, 0, hubtest.Berlin(t)))
+	h.SingleCentre(t)
+	base := serve(t, h)
+	for _, d := range []string{
+		`{"id":"late","centre_id":"test","product":"comirnaty","doses":30,"arrives_on":"2021-06-10","expires_on":"2021-07-20","batch":"FE1234"}`,
+		`{"id":"early","centre_id":"test","product":"comirnaty","doses":30,"arrives_on":"2021-06-12","expires_on":"2021-06-30","batch":"EW0150"}`,
+		`{"id":"gone","centre_id":"test","product":"comirnaty","doses":30,"arrives_on":"2021-05-01","expires_on":"2021-06-13","batch":"EJ6795"}`,
+	} {
+		if r := call(t, http.DefaultClient, "POST", base+"/api/v1/stock/deliveries", managerToken, d); r.status != 201 {
+			t.Fatalf("delivery: %d %s", r.status, r.body)
+		}
+	}
+	r := call(t, http.DefaultClient, "GET", base+"/api/v1/centres/test/batch-suggestion?product=comirnaty", staffToken, nil)
+	var b struct{ Batch string }
+	r.json(t, &b)
+	if r.status != 200 || b.Batch != "EW0150" {
+		t.Fatalf("suggestion: %d %s, want batch EW0150 (expires first, not yet expired)", r.status, r.body)
+	}
+	if r := call(t, http.DefaultClient, "GET", base+"/api/v1/centres/test/batch-suggestion?product=janssen", staffToken, nil); r.status != 404 {
+		t.Errorf("no janssen batch: %d %s, want 404", r.status, r.body)
+	}
+}

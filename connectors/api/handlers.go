@@ -579,3 +579,19 @@ func (s *Server) verifyByHand(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, v)
 }
+
+// suggestBatch tells check-out staff which batch to use: the one with doses
+// left that expires first (FEFO).
+func (s *Server) suggestBatch(w http.ResponseWriter, r *http.Request) {
+	product := domain.ProductID(r.URL.Query().Get("product"))
+	if !domain.KnownProduct(product) {
+		s.writeError(w, r, domain.Invalid("product", "give one of comirnaty, spikevax, vaxzevria, janssen"))
+		return
+	}
+	b, err := s.app.SuggestBatchNow(r.Context(), r.PathValue("id"), product)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}

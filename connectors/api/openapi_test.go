@@ -74,6 +74,7 @@ var openapiRoutes = map[string]openapiRoute{
 	"GET /api/v1/centres/{id}/slots":             {authPublic, nil, typeOf[slotsOut]()},
 	"POST /api/v1/centres/{id}/end-of-day":       {RoleCentreStaff, typeOf[endOfDayIn](), typeOf[endOfDayOut]()},
 	"GET /api/v1/products":                       {authPublic, nil, typeOf[productsOut]()},
+	"GET /api/v1/centres/{id}/batch-suggestion":  {RoleCentreStaff, nil, typeOf[app.BatchStock]()},
 	"POST /api/v1/appointments":                  {authResident, typeOf[bookIn](), typeOf[domain.Appointment]()},
 	"GET /api/v1/appointments/{reference}":       {authResident, nil, typeOf[domain.Appointment]()},
 	"DELETE /api/v1/appointments/{reference}":    {authResident, nil, typeOf[domain.Appointment]()},

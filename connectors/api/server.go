@@ -122,6 +122,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/centres", s.listCentres},
 		{"GET", "/api/v1/centres/{id}/slots", s.listSlots},
 		{"POST", "/api/v1/centres/{id}/end-of-day", staff(s.endOfDay)},
+		{"GET", "/api/v1/centres/{id}/batch-suggestion", staff(s.suggestBatch)},
 		{"GET", "/api/v1/products", s.listProducts},
 		{"POST", "/api/v1/appointments", s.book},
 		{"GET", "/api/v1/appointments/{reference}", s.getAppointment},
