@@ -169,6 +169,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	go runEndOfDay(ctx, parts.app, log)
 	var sims []string
 	if m == modeRun {
 		var addrs map[string]string

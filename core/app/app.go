@@ -807,6 +807,9 @@ func (a *App) EnsureSlots(ctx context.Context, from domain.Date, days int) (int,
 			return total, fmt.Errorf("slots of %s: %w", c.ID, err)
 		}
 		total += n
+		if n > 0 {
+			a.serveAfterRelease(ctx, c.ID) // more places: the waitlist comes first
+		}
 	}
 	return total, nil
 }
