@@ -8,13 +8,15 @@ import (
 // cmdBench runs a named benchmark that prints figures.
 func cmdBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return &usageError{"usage: vaxhub bench booking [flags]"}
+		return &usageError{"usage: vaxhub bench booking|bus|register [flags]"}
 	}
 	switch args[0] {
 	case "booking":
 		return benchBooking(ctx, args[1:])
 	case "bus":
 		return benchBus(ctx, args[1:])
+	case "register":
+		return benchRegister(ctx, args[1:])
 	}
-	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking)", args[0])}
+	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking, bus, register)", args[0])}
 }
