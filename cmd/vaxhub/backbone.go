@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,12 +15,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/httpclient"
+	"github.com/vaxhub/vaxhub/connectors/print"
 	"github.com/vaxhub/vaxhub/connectors/register"
 	"github.com/vaxhub/vaxhub/connectors/sap"
 	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/schemas"
+	printsim "github.com/vaxhub/vaxhub/simulators/print"
 )
 
 // consumerShutdown bounds how long the hub's consumers finish in-flight
@@ -137,12 +142,41 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	router := bus.NewRouter(bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log,
 		ShutdownTimeout: consumerShutdown})
 	router.Use(bus.CorrelationIDMiddleware)
+	var printConn *print.Connector
 	if err := audit.New(parts.pool, log).Register(router, topics); err != nil {
 		pub.Close()
 		return fail(err)
 	}
 
+	if cfg.Print.URL != "" {
+		conn, err := print.New(print.Config{Pool: parts.pool, App: parts.app, Logger: log,
+			Pingen: print.PingenConfig{BaseURL: cfg.Print.URL, ClientID: orDefault(cfg.Print.ClientID, "sim"),
+				ClientSecret: orDefault(cfg.Print.ClientSecret, "sim"), Organisation: orDefault(cfg.Print.Organisation, printsim.DefaultOrganisation),
+				WebhookSecret: cfg.Print.WebhookSecret, HTTP: httpclient.Config{Registerer: reg}}})
+		if err != nil {
+			pub.Close()
+			return fail(fmt.Errorf("print connector: %w", err))
+		}
+		if err := conn.Register(router); err != nil {
+			pub.Close()
+			return fail(err)
+		}
+		printConn = conn
+		parts.letters = conn.StaffHandler(func(r *http.Request) (string, error) { return api.StaffName(r), nil }) // the API checks the role first
+		if parts.mounts == nil {
+			parts.mounts = map[string]http.Handler{}
+		}
+		parts.mounts["/hooks/pingen"] = conn.WebhookHandler()
+	}
+
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	if printConn != nil {
+		go func() {
+			if err := printConn.Run(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error("print connector stopped", "err", err)
+			}
+		}()
+	}
 	stopSAP := func() {}
 	if cfg.SAP.URL != "" {
 		stopSAP, err = sap.Start(runCtx, sap.Deps{Pool: parts.pool, App: parts.app, Publisher: pub,

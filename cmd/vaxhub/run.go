@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,11 +36,21 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
-// hubParts is a running core: pool, store and use cases.
+// hubParts is a running core: pool, store and use cases, and what the
+// connectors started by the backbone serve over HTTP.
 type hubParts struct {
 	pool  *pgxpool.Pool
 	store *store.Store
 	app   *app.App
+
+	letters http.Handler            // /api/v1/letters (print connector), nil when off
+	mounts  map[string]http.Handler // further paths outside /api/v1, e.g. webhooks
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // openCore connects to PostgreSQL (creating the database when the server
@@ -173,12 +185,18 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	var sims []string
 	if m == modeRun {
 		var addrs map[string]string
-		sims, addrs = startSimulators(ctx, log)
+		if cfg.Print.WebhookSecret == "" {
+			cfg.Print.WebhookSecret = randomHex(16) // shared by the print simulator and the connector
+		}
+		sims, addrs = startSimulators(ctx, cfg, log)
 		if cfg.SAP.URL == "" {
 			cfg.SAP.URL = addrs["sap"] // the connectors talk to the simulators
 		}
 		if cfg.Register.URL == "" {
 			cfg.Register.URL = addrs["register"]
+		}
+		if cfg.Print.URL == "" {
+			cfg.Print.URL = addrs["print"]
 		}
 	}
 	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
@@ -193,6 +211,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		}
 	}()
 	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg,
+		Letters: parts.letters, Mounts: parts.mounts,
 		Ready: func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
 	if err != nil {
 		return err

@@ -9,8 +9,10 @@ import (
 	"sort"
 	"strings"
 
+	printsim "github.com/vaxhub/vaxhub/simulators/print"
 	"github.com/vaxhub/vaxhub/simulators/register"
 	"github.com/vaxhub/vaxhub/simulators/sap"
+	"github.com/vaxhub/vaxhub/simulators/servicenow"
 )
 
 // simulator is one stand-in for an outside system, runnable as `vaxhub sim NAME`
@@ -18,12 +20,18 @@ import (
 type simulator struct {
 	main        func(ctx context.Context, args []string, stdout io.Writer) error
 	defaultAddr string
+	// runArgs are further flags when `vaxhub run` starts it.
+	runArgs func(cfg *config) []string
 }
 
 func simulators() map[string]simulator {
 	return map[string]simulator{
-		"sap":      {sap.Main, "127.0.0.1:8101"},
-		"register": {register.Main, register.DefaultAddr},
+		"sap":        {sap.Main, "127.0.0.1:8101", nil},
+		"register":   {register.Main, register.DefaultAddr, nil},
+		"servicenow": {servicenow.Main, servicenow.DefaultAddr, nil},
+		"print": {printsim.Main, "127.0.0.1:8104", func(cfg *config) []string {
+			return []string{"--webhook-url", "http://" + cfg.HTTPAddr + "/hooks/pingen", "--webhook-secret", cfg.Print.WebhookSecret}
+		}},
 	}
 }
 
@@ -51,7 +59,7 @@ func cmdSim(ctx context.Context, args []string) error {
 // startSimulators starts every simulator for `vaxhub run`, each on its
 // default address unless VAXHUB_SIM_<NAME>_ADDR names another or "off".
 // A simulator that cannot start is logged, not fatal: the hub runs without it.
-func startSimulators(ctx context.Context, log *slog.Logger) (started []string, addrs map[string]string) {
+func startSimulators(ctx context.Context, cfg *config, log *slog.Logger) (started []string, addrs map[string]string) {
 	addrs = map[string]string{}
 	for _, name := range simNames() {
 		s := simulators()[name]
@@ -62,8 +70,12 @@ func startSimulators(ctx context.Context, log *slog.Logger) (started []string, a
 		if addr == "off" {
 			continue
 		}
+		args := []string{"--addr", addr}
+		if s.runArgs != nil {
+			args = append(args, s.runArgs(cfg)...)
+		}
 		go func(name, addr string) {
-			if err := s.main(ctx, []string{"--addr", addr}, io.Discard); err != nil && ctx.Err() == nil {
+			if err := s.main(ctx, args, io.Discard); err != nil && ctx.Err() == nil {
 				log.Error("simulator stopped", "simulator", name, "addr", addr, "err", err)
 			}
 		}(name, addr)

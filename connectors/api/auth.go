@@ -132,3 +132,8 @@ func (s *Server) authorizeResident(r *http.Request, residentID string) error {
 	}
 	return s.app.AuthorizeResident(r.Context(), residentID, p.bearer)
 }
+
+// StaffName is the name of the staff token that made r (empty for residents
+// and anonymous callers), for handlers mounted behind the API that audit
+// who acted.
+func StaffName(r *http.Request) string { return principalOf(r.Context()).staff }

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"github.com/vaxhub/vaxhub/connectors/print"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -62,6 +63,9 @@ type (
 	ruleSetsOut struct {
 		RuleSets []domain.RuleSet `json:"rulesets"`
 	}
+	lettersOut struct {
+		Letters []print.LetterView `json:"letters"`
+	}
 )
 
 var openapiRoutes = map[string]openapiRoute{
@@ -89,6 +93,9 @@ var openapiRoutes = map[string]openapiRoute{
 	"GET /api/v1/reports/progress":               {RoleReporting, nil, typeOf[app.Progress]()},
 	"GET /api/v1/reports/rki.csv":                {RoleReporting, nil, nil},
 	"GET /api/v1/openapi.json":                   {authPublic, nil, nil},
+	"POST /api/v1/letters":                       {RoleCentreStaff, typeOf[letterIn](), typeOf[print.LetterView]()},
+	"GET /api/v1/letters":                        {RoleCentreStaff, nil, typeOf[lettersOut]()},
+	"GET /api/v1/letters/{id}":                   {RoleCentreStaff, nil, typeOf[print.LetterView]()},
 }
 
 // Paths served outside routeTable() that the document must also describe.

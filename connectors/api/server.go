@@ -4,12 +4,15 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,6 +37,12 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Ready reports whether the hub can serve (database reachable, ...).
 	Ready func(ctx context.Context) error
+	// Letters serves /api/v1/letters (the print connector's staff handler);
+	// nil answers 503 there. The API checks the staff role first.
+	Letters http.Handler
+	// Mounts are further handlers outside /api/v1 (webhooks of outside
+	// systems, which authenticate themselves).
+	Mounts map[string]http.Handler
 }
 
 func (c *Config) setDefaults() {
@@ -137,6 +146,9 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/rulesets/whatif", manager(s.whatIf)},
 		{"GET", "/api/v1/reports/progress", reporting(s.progress)},
 		{"GET", "/api/v1/reports/rki.csv", reporting(s.rkiCSV)},
+		{"POST", "/api/v1/letters", staff(s.letters)},
+		{"GET", "/api/v1/letters", staff(s.letters)},
+		{"GET", "/api/v1/letters/{id}", staff(s.letters)},
 		{"GET", "/api/v1/openapi.json", s.openapi},
 	}
 }
@@ -148,6 +160,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	for pattern, h := range s.cfg.Mounts {
+		s.mux.Handle(pattern, h)
+	}
 	s.mux.HandleFunc("/", s.noRoute)
 }
 
@@ -231,4 +246,38 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openapiJSON)
+}
+
+// letterIn is the body of POST /api/v1/letters.
+type letterIn struct {
+	Kind      string `json:"kind"`
+	Reference string `json:"reference"`
+}
+
+// letters checks the request like every API request and hands it to the
+// print connector, if it runs.
+func (s *Server) letters(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		var in letterIn
+		if err := decode(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if in.Kind == "" {
+			s.writeError(w, r, domain.Invalid("kind", "is required (confirmation, cancellation, changed, waitlist-offer, reminder)"))
+			return
+		}
+		if in.Reference == "" {
+			s.writeError(w, r, domain.Invalid("reference", "is required"))
+			return
+		}
+		body, _ := json.Marshal(in)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if s.cfg.Letters == nil {
+		writeProblem(w, Problem{Type: "/problems/not-configured", Title: "Letters are not available", Status: http.StatusServiceUnavailable,
+			Detail: "the print connector is not running in this hub", CorrelationID: correlationFrom(r)})
+		return
+	}
+	s.cfg.Letters.ServeHTTP(w, r)
 }
