@@ -25,6 +25,7 @@ const usage = `usage: vaxhub COMMAND [flags]
 commands:
   run       start everything for a laptop or a test: migrate, load the campaign, serve the API
   hub       start only the hub against configured endpoints (no dev token)
+  letters   render one sample letter of each kind: "vaxhub letters sample DIR"
   reconcile compare the hub with SAP: "vaxhub reconcile stock" (exit 1 on differences)
   sim       run one simulator of an outside system: "vaxhub sim sap"
   migrate   apply the database migrations and exit
@@ -47,6 +48,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdRun(ctx, rest, modeRun)
 	case "hub":
 		return cmdRun(ctx, rest, modeHub)
+	case "letters":
+		return cmdLetters(ctx, rest)
 	case "reconcile":
 		return cmdReconcile(ctx, rest)
 	case "sim":
