@@ -2,12 +2,11 @@ package print
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simhttp"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -58,18 +57,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  max-pages=%d step=%s webhook-url=%q webhook-secret=%s\n", sim.cfg.MaxPages, sim.cfg.Step, sim.cfg.WebhookURL, strings.Repeat("*", len(sim.cfg.WebhookSecret)))
 	fmt.Fprintf(stdout, "  admin: /_sim/faults, /_sim/health, /_sim/letters (custom faults: %s, %s)\n", FaultUndeliverable, FaultLoseWebhooks)
 
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := simhttp.Serve(ctx, ln, sim.Handler()); err != nil {
 		return fmt.Errorf("sim print: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("sim print: shutdown: %w", err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simhttp"
 	"io"
 	"net"
 	"net/http"
@@ -249,20 +250,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "population register simulator on http://%s (%d residents, seed %d, as of %s, generated in %s)\n",
 		ln.Addr(), sim.Size(), sim.cfg.Seed, sim.cfg.AsOf.Format(time.DateOnly), sim.generated.Round(time.Millisecond))
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return fmt.Errorf("register: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("register: shutdown: %w", err)
-	}
-	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := simhttp.Serve(ctx, ln, sim.Handler()); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
 	return nil

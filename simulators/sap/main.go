@@ -2,12 +2,11 @@ package sap
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simhttp"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -87,18 +86,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  delivery-plan=%s (%d deliveries) start=%s time-scale=%v\n", planName, deliveries, sim.Now().Format(time.RFC3339), *scale)
 	fmt.Fprintf(stdout, "  admin: /_sim/clock, /_sim/clock/advance, /_sim/faults, /_sim/health\n")
 
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := simhttp.Serve(ctx, ln, sim.Handler()); err != nil {
 		return fmt.Errorf("sim sap: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("sim sap: shutdown: %w", err)
 	}
 	return nil
 }

@@ -2,12 +2,11 @@ package servicenow
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simhttp"
 	"io"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -97,18 +96,8 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "  start=%s time-scale=%v dispatch=%v\n", sim.Now().Format(time.RFC3339), *scale, *dispatch)
 	fmt.Fprintf(stdout, "  admin: /_sim/clock, /_sim/clock/advance, /_sim/dispatch, /_sim/devices, /_sim/rate-limit, /_sim/faults, /_sim/health\n")
 
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
+	if err := simhttp.Serve(ctx, ln, sim.Handler()); err != nil {
 		return fmt.Errorf("sim servicenow: %w", err)
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("sim servicenow: shutdown: %w", err)
 	}
 	return nil
 }
