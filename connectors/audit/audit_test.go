@@ -5,9 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"github.com/vaxhub/vaxhub/internal/bustest"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,93 +19,21 @@ import (
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/core/store/storetest"
-	"github.com/vaxhub/vaxhub/schemas"
 )
 
 var ctx = context.Background()
 
-// eventTopics are the topics of the core's aggregates (docs/events.md).
-var eventTopics = []string{"vaxhub.appointment.v1", "vaxhub.resident.v1", "vaxhub.ruleset.v1", "vaxhub.stock.v1", "vaxhub.waitlist.v1"}
-
-func testLogger() *slog.Logger {
-	if os.Getenv("VAXHUB_TEST_LOG") != "" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewJSONHandler(io.Discard, nil))
-}
-
-// startBroker starts an embedded broker on a free port with the event topics
-// and the dead-letter topic.
-func startBroker(t *testing.T) bus.Config {
-	t.Helper()
-	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cfg := bus.Config{Brokers: e.Addrs()}
-	specs := []bus.TopicSpec{{Name: bus.DLQTopic, Partitions: 3}}
-	for _, tp := range eventTopics {
-		specs = append(specs, bus.TopicSpec{Name: tp, Partitions: 3})
-	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(tctx, cfg, specs); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
-// runInBackground runs fn until the test ends, then cancels it and waits.
-func runInBackground(t *testing.T, name string, fn func(context.Context) error) {
-	t.Helper()
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- fn(rctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s did not stop within 20 s", name)
-		}
-	})
-}
-
-// startRelay publishes the outbox of pool to the broker.
-func startRelay(t *testing.T, pool *pgxpool.Pool, cfg bus.Config) {
-	t.Helper()
-	pub, err := bus.NewPublisher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outbox := store.NewOutbox(pool)
-	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Logger: testLogger(), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { outbox.Close(); pub.Close() }) // after the relay stopped (cleanups run last-in first-out)
-	runInBackground(t, "relay", relay.Run)
-}
+func testLogger() *slog.Logger { return bustest.Logger() }
 
 // startAudit runs the audit trail on every event topic, validating on consume.
-func startAudit(t *testing.T, pool *pgxpool.Pool, cfg bus.Config) {
+func startAudit(t *testing.T, pool *pgxpool.Pool, b *bustest.Bus) {
 	t.Helper()
-	reg, err := schemas.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := bus.NewRouter(bus.ConsumerConfig{Kafka: cfg, Validator: reg, Logger: testLogger(), MaxRetries: 3,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, MaxWait: 100 * time.Millisecond})
+	r := bus.NewRouter(b.Consumer())
 	r.Use(bus.CorrelationIDMiddleware)
-	if err := audit.New(pool, testLogger()).Register(r, eventTopics); err != nil {
+	if err := audit.New(pool, testLogger()).Register(r, bustest.EventTopics(b.Schemas)); err != nil {
 		t.Fatal(err)
 	}
-	runInBackground(t, "audit consumers", r.Run)
+	bustest.Background(t, "audit consumers", r.Run)
 }
 
 // bookedEvent is an appointment.booked event as core/app emits it.
@@ -152,9 +79,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 func TestOutboxEventsReachTheAuditTrailThroughTheRelay(t *testing.T) {
 	pool := storetest.NewPool(t)
-	cfg := startBroker(t)
-	startRelay(t, pool, cfg)
-	startAudit(t, pool, cfg)
+	b := bustest.Start(t, pool)
+	startAudit(t, pool, b)
 
 	var events []domain.Event
 	for range 20 {
@@ -193,8 +119,9 @@ func TestOutboxEventsReachTheAuditTrailThroughTheRelay(t *testing.T) {
 
 func TestAnEventPublishedTwiceIsAuditedOnce(t *testing.T) {
 	pool := storetest.NewPool(t)
-	cfg := startBroker(t)
-	startAudit(t, pool, cfg)
+	b := bustest.Start(t, nil)
+	cfg := b.Kafka
+	startAudit(t, pool, b)
 	pub, err := bus.NewPublisher(cfg)
 	if err != nil {
 		t.Fatal(err)

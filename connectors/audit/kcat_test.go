@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/vaxhub/vaxhub/internal/bustest"
 	"os/exec"
 	"slices"
 	"strings"
@@ -99,9 +100,9 @@ func TestKcatSeesValidBookingEventsAndAMalformedMessageIsDeadLettered(t *testing
 		refs = append(refs, ap.Reference)
 	}
 
-	cfg := startBroker(t)
+	b := bustest.Start(t, h.Pool)
+	cfg := b.Kafka
 	broker := cfg.Brokers[0]
-	startRelay(t, h.Pool, cfg)
 	waitFor(t, "the outbox to be published", 20*time.Second, func() bool {
 		return count(t, h.Pool, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0
 	})
@@ -140,7 +141,7 @@ func TestKcatSeesValidBookingEventsAndAMalformedMessageIsDeadLettered(t *testing
 
 	// A malformed message, then a good one with the same key (so the same
 	// partition, after it), both produced by kcat.
-	startAudit(t, h.Pool, cfg)
+	startAudit(t, h.Pool, b)
 	const malformed = `{"type":"appointment.booked","subject":"not a reference","data":{"phone":"+49 351 000000"}}`
 	kcat(t, malformed+"\n", "-P", "-b", broker, "-t", "vaxhub.appointment.v1", "-k", "somekey")
 	good := bookedEvent("req-kcat-good")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/vaxhub/vaxhub/internal/bustest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
@@ -28,74 +28,18 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/print/letter"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/internal/hubtest"
-	"github.com/vaxhub/vaxhub/schemas"
 	"github.com/vaxhub/vaxhub/simulators/faults"
 	printsim "github.com/vaxhub/vaxhub/simulators/print"
 )
 
 var ctx = context.Background()
 
-func testLogger() *slog.Logger {
-	if os.Getenv("VAXHUB_TEST_LOG") != "" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewJSONHandler(io.Discard, nil))
-}
+func testLogger() *slog.Logger { return bustest.Logger() }
 
-// runInBackground runs fn until the test ends, then cancels it and waits.
 func runInBackground(t *testing.T, name string, fn func(context.Context) error) {
 	t.Helper()
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- fn(rctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("%s did not stop", name)
-		}
-	})
-}
-
-func startBroker(t *testing.T) bus.Config {
-	t.Helper()
-	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cfg := bus.Config{Brokers: e.Addrs()}
-	specs := []bus.TopicSpec{{Name: bus.DLQTopic, Partitions: 3}}
-	for _, tp := range []string{"vaxhub.appointment.v1", "vaxhub.resident.v1", "vaxhub.ruleset.v1", "vaxhub.stock.v1", "vaxhub.waitlist.v1"} {
-		specs = append(specs, bus.TopicSpec{Name: tp, Partitions: 3})
-	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(tctx, cfg, specs); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
-func startRelay(t *testing.T, pool *pgxpool.Pool, cfg bus.Config) {
-	t.Helper()
-	pub, err := bus.NewPublisher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outbox := store.NewOutbox(pool)
-	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Logger: testLogger(), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { outbox.Close(); pub.Close() })
-	runInBackground(t, "relay", relay.Run)
+	bustest.Background(t, name, fn)
 }
 
 // world is the hub's core, the broker, the print simulator and the connector,
@@ -179,15 +123,7 @@ func newWorld(t *testing.T, o options) *world {
 	w.staff = httptest.NewServer(conn.StaffHandler(nil))
 	t.Cleanup(w.staff.Close)
 
-	cfg := startBroker(t)
-	startRelay(t, w.h.Pool, cfg)
-	reg, err := schemas.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := bus.NewRouter(bus.ConsumerConfig{Kafka: cfg, Validator: reg, Logger: testLogger(), MaxRetries: 3,
-		BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
-		SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, MaxWait: 100 * time.Millisecond})
+	r := bus.NewRouter(bustest.Start(t, w.h.Pool).Consumer())
 	if err := conn.Register(r); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/vaxhub/vaxhub/internal/bustest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -96,45 +97,7 @@ func newWorld(t *testing.T, opts ...option) *world {
 // startBus starts the embedded broker with the topics and the outbox relay.
 func (w *world) startBus(t *testing.T) {
 	t.Helper()
-	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	w.kafka = bus.Config{Brokers: e.Addrs()}
-	specs := []bus.TopicSpec{{Name: bus.DLQTopic, Partitions: 3}}
-	for _, tp := range []string{"vaxhub.appointment.v1", "vaxhub.resident.v1", "vaxhub.ruleset.v1", "vaxhub.stock.v1", "vaxhub.waitlist.v1"} {
-		specs = append(specs, bus.TopicSpec{Name: tp, Partitions: 3})
-	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(tctx, w.kafka, specs); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bus.NewPublisher(w.kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outbox := store.NewOutbox(w.Pool)
-	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Logger: testLogger(), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { outbox.Close(); pub.Close() })
-	rctx, cancelRelay := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- relay.Run(rctx) }()
-	t.Cleanup(func() {
-		cancelRelay()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("relay: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("relay did not stop")
-		}
-	})
+	w.kafka = bustest.Start(t, w.Pool).Kafka
 }
 
 // connectorConfig is the connector's configuration against the simulator.
