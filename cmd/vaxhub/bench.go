@@ -8,7 +8,7 @@ import (
 // cmdBench runs a named benchmark that prints figures.
 func cmdBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return &usageError{"usage: vaxhub bench booking|bus|register [flags]"}
+		return &usageError{"usage: vaxhub bench booking|bus|register|portal [flags]"}
 	}
 	switch args[0] {
 	case "booking":
@@ -17,6 +17,8 @@ func cmdBench(ctx context.Context, args []string) error {
 		return benchBus(ctx, args[1:])
 	case "register":
 		return benchRegister(ctx, args[1:])
+	case "portal":
+		return benchPortal(ctx, args[1:])
 	}
-	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking, bus, register)", args[0])}
+	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking, bus, register, portal)", args[0])}
 }
