@@ -359,3 +359,25 @@ func TestBatchSuggestionIsFirstExpiredFirstOut(t *testing.T) {
 		t.Errorf("no janssen batch: %d %s, want 404", r.status, r.body)
 	}
 }
+
+func TestFallbackServesPathsOutsideTheAPI(t *testing.T) {
+	h := hubtest.New(t, time.Date(2021, 6, 14, 8, 0, 0, 0, hubtest.Berlin(t)))
+	srv, err := api.New(h.App, api.Config{Fallback: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<p>portal " + r.URL.Path + "</p>"))
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	if r := call(t, http.DefaultClient, "GET", ts.URL+"/termine", "", nil); r.status != 200 || string(r.body) != "<p>portal /termine</p>" {
+		t.Errorf("portal path: %d %s", r.status, r.body)
+	}
+	if r := call(t, http.DefaultClient, "GET", ts.URL+"/api/v1/nothing", "", nil); r.status != 404 || r.ctype != "application/problem+json" {
+		t.Errorf("unknown API path: %d %s, want a 404 problem", r.status, r.ctype)
+	}
+	if r := call(t, http.DefaultClient, "GET", ts.URL+"/api/v1/centres", "", nil); r.status != 200 {
+		t.Errorf("API path: %d", r.status)
+	}
+}

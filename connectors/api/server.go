@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,9 @@ type Config struct {
 	// Mounts are further handlers outside /api/v1 (webhooks of outside
 	// systems, which authenticate themselves).
 	Mounts map[string]http.Handler
+	// Fallback serves every path outside /api/ that no route matches (the
+	// web portal); nil: such paths are 404 problems.
+	Fallback http.Handler
 }
 
 func (c *Config) setDefaults() {
@@ -169,6 +173,10 @@ func (s *Server) routes() {
 // noRoute answers 405 when the path exists for another method, else 404,
 // both as problem documents.
 func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Fallback != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+		s.cfg.Fallback.ServeHTTP(w, r)
+		return
+	}
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		if m == r.Method {
 			continue
