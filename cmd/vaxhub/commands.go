@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"os"
 	"strings"
 )
@@ -25,6 +26,7 @@ const usage = `usage: vaxhub COMMAND [flags]
 commands:
   run       start everything for a laptop or a test: migrate, load the campaign, serve the API
   hub       start only the hub against configured endpoints (no dev token)
+  hotline   run only the SIP/IVR hotline against the database
   letters   render one sample letter of each kind: "vaxhub letters sample DIR"
   reconcile compare the hub with SAP: "vaxhub reconcile stock" (exit 1 on differences)
   sim       run one simulator of an outside system: "vaxhub sim sap"
@@ -48,6 +50,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdRun(ctx, rest, modeRun)
 	case "hub":
 		return cmdRun(ctx, rest, modeHub)
+	case "hotline":
+		return hotline.Main(ctx, rest, os.Stdout)
 	case "letters":
 		return cmdLetters(ctx, rest)
 	case "reconcile":

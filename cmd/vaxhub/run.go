@@ -43,6 +43,8 @@ type hubParts struct {
 	store *store.Store
 	app   *app.App
 
+	schemas *schemas.Registry
+
 	letters http.Handler            // /api/v1/letters (print connector), nil when off
 	mounts  map[string]http.Handler // further paths outside /api/v1, e.g. webhooks
 }
@@ -90,7 +92,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*hubParts, er
 		pool.Close()
 		return nil, err
 	}
-	return &hubParts{pool: pool, store: st, app: a}, nil
+	return &hubParts{pool: pool, store: st, app: a, schemas: reg}, nil
 }
 
 // ensureDatabase creates the database named in dsn when its server answers
@@ -210,6 +212,11 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 			log.Error("event backbone shutdown", "err", err)
 		}
 	}()
+	stopHotline, hotlineNote, err := startHotline(ctx, cfg, parts, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopHotline()
 	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg,
 		Letters: parts.letters, Mounts: parts.mounts,
 		Ready: func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
@@ -227,6 +234,9 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
 	if len(sims) > 0 {
 		fmt.Fprintf(os.Stderr, "simulators: %s (user sim, password sim)\n", strings.Join(sims, ", "))
+	}
+	if hotlineNote != "" {
+		fmt.Fprintln(os.Stderr, hotlineNote)
 	}
 	select {
 	case <-ctx.Done():

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/agent"
+	"github.com/vaxhub/vaxhub/simulators/caller"
 	"io"
 	"log/slog"
 	"os"
@@ -47,7 +49,13 @@ func simNames() []string {
 // cmdSim runs one simulator in the foreground: vaxhub sim NAME [flags].
 func cmdSim(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ")}
+		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ") + ", caller, agents"}
+	}
+	switch args[0] {
+	case "caller": // a scripted caller: runs a call and ends, never started by vaxhub run
+		return caller.Main(ctx, args[1:], os.Stdout)
+	case "agents":
+		return agent.Main(ctx, args[1:], os.Stdout)
 	}
 	s, ok := simulators()[args[0]]
 	if !ok {
