@@ -217,9 +217,14 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		return err
 	}
 	defer stopHotline()
+	pp, err := startPortal(ctx, cfg, parts, reg, log)
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg,
-		Letters: parts.letters, Mounts: parts.mounts,
-		Ready: func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
+		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
+		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
+		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
 	if err != nil {
 		return err
 	}
@@ -227,11 +232,11 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	hs := &http.Server{Handler: pp.withFirewall(srv), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "\nvaxhub is up: http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
-		ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
+	fmt.Fprintf(os.Stderr, "\nvaxhub is up: portal http://%s/  API http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
+		ln.Addr(), ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
 	if len(sims) > 0 {
 		fmt.Fprintf(os.Stderr, "simulators: %s (user sim, password sim)\n", strings.Join(sims, ", "))
 	}

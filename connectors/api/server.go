@@ -44,6 +44,9 @@ type Config struct {
 	// Mounts are further handlers outside /api/v1 (webhooks of outside
 	// systems, which authenticate themselves).
 	Mounts map[string]http.Handler
+	// AdminMounts are further handlers that need a token with the admin
+	// role (operators' controls, e.g. the waiting room).
+	AdminMounts map[string]http.Handler
 	// Fallback serves every path outside /api/ that no route matches (the
 	// web portal); nil: such paths are 404 problems.
 	Fallback http.Handler
@@ -166,6 +169,10 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	for pattern, h := range s.cfg.Mounts {
 		s.mux.Handle(pattern, h)
+	}
+	admin := s.requireRole(RoleAdmin)
+	for pattern, h := range s.cfg.AdminMounts {
+		s.mux.Handle(pattern, admin(h.ServeHTTP))
 	}
 	s.mux.HandleFunc("/", s.noRoute)
 }
