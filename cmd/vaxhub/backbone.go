@@ -22,6 +22,8 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/print"
 	"github.com/vaxhub/vaxhub/connectors/register"
 	"github.com/vaxhub/vaxhub/connectors/sap"
+	"github.com/vaxhub/vaxhub/connectors/servicenow"
+	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/schemas"
 	printsim "github.com/vaxhub/vaxhub/simulators/print"
@@ -189,6 +191,22 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 			return fail(fmt.Errorf("SAP connector: %w", err))
 		}
 	}
+	stopServiceNow := func() {}
+	if cfg.ServiceNow.URL != "" {
+		mob, err := app.NewMobile(parts.app, parts.store)
+		if err == nil {
+			stopServiceNow, err = servicenow.Start(runCtx, servicenow.Deps{Pool: parts.pool, Mobile: mob, Publisher: pub,
+				Consumer: bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
+				Config: servicenow.Config{BaseURL: cfg.ServiceNow.URL, User: orDefault(cfg.ServiceNow.User, "sim"),
+					Password: orDefault(cfg.ServiceNow.Password, "sim"), Registerer: reg, Logger: log}})
+		}
+		if err != nil {
+			stopSAP()
+			cancelRun()
+			pub.Close()
+			return fail(fmt.Errorf("servicenow connector: %w", err))
+		}
+	}
 	stopRegister := func() {}
 	if cfg.Register.URL != "" {
 		stopRegister, err = register.Start(runCtx, register.Deps{App: parts.app, Config: register.Config{BaseURL: cfg.Register.URL},
@@ -196,6 +214,7 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 			Registerer: reg, Logger: log})
 		if err != nil {
 			stopSAP()
+			stopServiceNow()
 			cancelRun()
 			pub.Close()
 			return fail(fmt.Errorf("register connector: %w", err))
@@ -215,6 +234,7 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 		once.Do(func() {
 			cancelRun()
 			stopSAP()
+			stopServiceNow()
 			stopRegister()
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()

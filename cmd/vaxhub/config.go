@@ -63,6 +63,13 @@ type config struct {
 		Organisation  string `json:"organisation"`
 		WebhookSecret string `json:"webhook_secret"`
 	} `json:"print"`
+	// ServiceNow is the field planner of the mobile teams; an empty URL
+	// leaves the connector off. `vaxhub run` points it at its simulator.
+	ServiceNow struct {
+		URL      string `json:"url"`
+		User     string `json:"user"`
+		Password string `json:"password"`
+	} `json:"servicenow"`
 	// HotlineAddr is the IVR's SIP address (UDP and TCP); "off" or empty
 	// in hub mode leaves it off. `vaxhub run` defaults to 127.0.0.1:5060.
 	HotlineAddr string `json:"hotline_addr"`
@@ -122,6 +129,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_LOG_LEVEL": &c.LogLevel,
 		"VAXHUB_TIME_ZONE": &c.TimeZone, "VAXHUB_SAP_URL": &c.SAP.URL, "VAXHUB_SAP_USER": &c.SAP.User,
 		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client, "VAXHUB_REGISTER_URL": &c.Register.URL, "VAXHUB_HOTLINE_ADDR": &c.HotlineAddr,
+		"VAXHUB_SERVICENOW_URL": &c.ServiceNow.URL, "VAXHUB_SERVICENOW_USER": &c.ServiceNow.User, "VAXHUB_SERVICENOW_PASSWORD": &c.ServiceNow.Password,
 		"VAXHUB_PRINT_URL": &c.Print.URL, "VAXHUB_PRINT_CLIENT_ID": &c.Print.ClientID, "VAXHUB_PRINT_CLIENT_SECRET": &c.Print.ClientSecret,
 		"VAXHUB_PRINT_ORGANISATION": &c.Print.Organisation, "VAXHUB_PRINT_WEBHOOK_SECRET": &c.Print.WebhookSecret}
 	for name, dst := range env {
@@ -289,10 +297,12 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
 	fmt.Fprintf(w, "  print:         %s\n", orDefault(c.Print.URL, "(connector off)"))
 	fmt.Fprintf(w, "  hotline (SIP): %s\n", orDefault(c.HotlineAddr, "(off)"))
+	fmt.Fprintf(w, "  servicenow:    %s\n", orDefault(c.ServiceNow.URL, "(connector off)"))
 	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
 	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
 	fmt.Fprintf(w, "  print:         %s\n", orDefault(c.Print.URL, "(connector off)"))
 	fmt.Fprintf(w, "  hotline (SIP): %s\n", orDefault(c.HotlineAddr, "(off)"))
+	fmt.Fprintf(w, "  servicenow:    %s\n", orDefault(c.ServiceNow.URL, "(connector off)"))
 	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
 	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
 		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/vaxhub/vaxhub/connectors/sap"
+	"github.com/vaxhub/vaxhub/connectors/servicenow"
+	"github.com/vaxhub/vaxhub/core/app"
 )
 
 // exitOne carries a failure that was printed already (exit status 1).
@@ -18,8 +20,8 @@ func (e *exitOne) Unwrap() error { return e.err }
 
 // cmdReconcile compares the hub with an outside system: `vaxhub reconcile stock`.
 func cmdReconcile(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "stock" {
-		return &usageError{"usage: vaxhub reconcile stock [--from DAY] [--to DAY] [--json]"}
+	if len(args) == 0 || (args[0] != "stock" && args[0] != "mobile") {
+		return &usageError{"usage: vaxhub reconcile stock|mobile [--from DAY] [--to DAY] [--json]"}
 	}
 	cfg, err := loadConfig(nil, modeRun)
 	if err != nil {
@@ -30,6 +32,13 @@ func cmdReconcile(ctx context.Context, args []string) error {
 		return err
 	}
 	defer parts.pool.Close()
+	if args[0] == "mobile" {
+		mob, err := app.NewMobile(parts.app, parts.store)
+		if err != nil {
+			return err
+		}
+		return servicenow.ReconcileMobileMain(ctx, servicenow.Deps{Mobile: mob}, args[1:], os.Stdout)
+	}
 	err = sap.ReconcileMain(ctx, sap.Deps{Pool: parts.pool, App: parts.app, Config: sap.Config{
 		BaseURL: orDefault(cfg.SAP.URL, "http://127.0.0.1:8101"), User: orDefault(cfg.SAP.User, "sim"),
 		Password: orDefault(cfg.SAP.Password, "sim"), SAPClient: orDefault(cfg.SAP.Client, "100")}}, args[1:], os.Stdout)

@@ -200,6 +200,9 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		if cfg.Print.URL == "" {
 			cfg.Print.URL = addrs["print"]
 		}
+		if cfg.ServiceNow.URL == "" {
+			cfg.ServiceNow.URL = addrs["servicenow"]
+		}
 	}
 	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
@@ -221,7 +224,11 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg,
+	mob, err := app.NewMobile(parts.app, parts.store)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
 		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
 		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
 		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) }})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vaxhub/vaxhub/connectors/api"
+	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/internal/hubtest"
 )
@@ -379,5 +380,49 @@ func TestFallbackServesPathsOutsideTheAPI(t *testing.T) {
 	}
 	if r := call(t, http.DefaultClient, "GET", ts.URL+"/api/v1/centres", "", nil); r.status != 200 {
 		t.Errorf("API path: %d", r.status)
+	}
+}
+
+func TestStaffPlanMobileCampaignAndSeeHeldDoses(t *testing.T) {
+	h := hubtest.New(t, time.Date(2021, 4, 12, 8, 0, 0, 0, hubtest.Berlin(t)))
+	h.Saxony(t, 3)
+	mob, err := app.NewMobile(h.App, h.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(h.App, api.Config{Mobile: mob, StaffTokens: []api.StaffToken{
+		{Name: "staff", SHA256: api.HashToken(staffToken), Roles: []string{api.RoleCentreStaff}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	a := h.Resident(t, domain.Date{Year: 1931, Month: 3, Day: 1}, func(r *domain.Resident) { r.Indications = []domain.Indication{domain.IndCareHomeResident} })
+	b := h.Resident(t, domain.Date{Year: 1975, Month: 3, Day: 1}, func(r *domain.Resident) { r.Indications = []domain.Indication{domain.IndCareHomeStaff} })
+	body := fmt.Sprintf(`{"care_home":"seniorenheim-riesa-weida","day":"2021-04-15","team":"MT07","centre_id":"riesa",
+		"roster":[{"resident_id":%q},{"resident_id":%q,"staff":true}],"doses":{"comirnaty":2}}`, a.Resident.ID, b.Resident.ID)
+	r := call(t, http.DefaultClient, "POST", ts.URL+"/api/v1/mobile-campaigns", staffToken, body)
+	if r.status != 201 {
+		t.Fatalf("plan: %d %s", r.status, r.body)
+	}
+	var c domain.MobileCampaign
+	r.json(t, &c)
+	if len(c.Roster) != 2 || c.Doses[domain.Comirnaty] != 2 || c.Version != 1 {
+		t.Errorf("campaign: %+v", c)
+	}
+	if n := h.Count(t, `SELECT count(*) FROM outbox WHERE event_type IN ('mobile.campaign-planned','mobile.transfer-requested')`); n != 2 {
+		t.Errorf("%d mobile events, want the plan and the transfer request", n)
+	}
+	r = call(t, http.DefaultClient, "POST", ts.URL+"/api/v1/mobile-campaigns/"+c.ID+"/change", staffToken, `{"day":"2021-04-16"}`)
+	var moved domain.MobileCampaign
+	r.json(t, &moved)
+	if r.status != 200 || moved.Day != (domain.Date{Year: 2021, Month: 4, Day: 16}) || moved.Version != 2 {
+		t.Errorf("change: %d %s", r.status, r.body)
+	}
+	if r := call(t, http.DefaultClient, "GET", ts.URL+"/api/v1/mobile-held-doses", staffToken, nil); r.status != 200 || !strings.Contains(string(r.body), `"held":[]`) {
+		t.Errorf("held doses: %d %s", r.status, r.body)
+	}
+	if r := call(t, http.DefaultClient, "POST", ts.URL+"/api/v1/mobile-campaigns", staffToken, `{"care_home":"x","day":"2021-04-15","team":"MT07","roster":[{"resident_id":"01890000-0000-7000-8000-000000000000"}],"doses":{"comirnaty":1}}`); r.status < 400 || r.status >= 500 {
+		t.Errorf("a roster with an unknown resident: %d %s, want a 4xx", r.status, r.body)
 	}
 }

@@ -63,39 +63,47 @@ type (
 	ruleSetsOut struct {
 		RuleSets []domain.RuleSet `json:"rulesets"`
 	}
+	heldOut struct {
+		Held []domain.HeldFieldDose `json:"held"`
+	}
 	lettersOut struct {
 		Letters []print.LetterView `json:"letters"`
 	}
 )
 
 var openapiRoutes = map[string]openapiRoute{
-	"POST /api/v1/residents":                     {authPublic, typeOf[residentIn](), typeOf[app.Registered]()},
-	"GET /api/v1/residents/{id}":                 {authResident, nil, typeOf[domain.Resident]()},
-	"GET /api/v1/residents/{id}/entitlement":     {authResident, nil, typeOf[app.EntitlementView]()},
-	"GET /api/v1/residents/{id}/verification":    {authResident, nil, typeOf[domain.Verification]()},
-	"POST /api/v1/residents/{id}/verification":   {RoleCentreStaff, typeOf[verifyIn](), typeOf[domain.Verification]()},
-	"GET /api/v1/centres":                        {authPublic, nil, typeOf[centresOut]()},
-	"GET /api/v1/centres/{id}/slots":             {authPublic, nil, typeOf[slotsOut]()},
-	"POST /api/v1/centres/{id}/end-of-day":       {RoleCentreStaff, typeOf[endOfDayIn](), typeOf[endOfDayOut]()},
-	"GET /api/v1/products":                       {authPublic, nil, typeOf[productsOut]()},
-	"GET /api/v1/centres/{id}/batch-suggestion":  {RoleCentreStaff, nil, typeOf[app.BatchStock]()},
-	"POST /api/v1/appointments":                  {authResident, typeOf[bookIn](), typeOf[domain.Appointment]()},
-	"GET /api/v1/appointments/{reference}":       {authResident, nil, typeOf[domain.Appointment]()},
-	"DELETE /api/v1/appointments/{reference}":    {authResident, nil, typeOf[domain.Appointment]()},
-	"POST /api/v1/appointments/{reference}/move": {authResident, typeOf[moveIn](), typeOf[domain.Appointment]()},
-	"POST /api/v1/waitlist":                      {authResident, typeOf[waitlistIn](), typeOf[domain.WaitlistEntry]()},
-	"POST /api/v1/checkins":                      {RoleCentreStaff, typeOf[checkInIn](), typeOf[domain.Appointment]()},
-	"POST /api/v1/checkouts":                     {RoleCentreStaff, typeOf[checkOutIn](), typeOf[domain.Appointment]()},
-	"POST /api/v1/stock/deliveries":              {RoleVaccineManager, typeOf[deliveryIn](), typeOf[deliveryOut]()},
-	"GET /api/v1/rulesets":                       {RoleVaccineManager, nil, typeOf[ruleSetsOut]()},
-	"POST /api/v1/rulesets":                      {RoleVaccineManager, typeOf[domain.RuleSet](), typeOf[domain.RuleSet]()},
-	"POST /api/v1/rulesets/whatif":               {RoleVaccineManager, typeOf[domain.RuleSet](), typeOf[domain.WhatIfReport]()},
-	"GET /api/v1/reports/progress":               {RoleReporting, nil, typeOf[app.Progress]()},
-	"GET /api/v1/reports/rki.csv":                {RoleReporting, nil, nil},
-	"GET /api/v1/openapi.json":                   {authPublic, nil, nil},
-	"POST /api/v1/letters":                       {RoleCentreStaff, typeOf[letterIn](), typeOf[print.LetterView]()},
-	"GET /api/v1/letters":                        {RoleCentreStaff, nil, typeOf[lettersOut]()},
-	"GET /api/v1/letters/{id}":                   {RoleCentreStaff, nil, typeOf[print.LetterView]()},
+	"POST /api/v1/residents":                       {authPublic, typeOf[residentIn](), typeOf[app.Registered]()},
+	"GET /api/v1/residents/{id}":                   {authResident, nil, typeOf[domain.Resident]()},
+	"GET /api/v1/residents/{id}/entitlement":       {authResident, nil, typeOf[app.EntitlementView]()},
+	"GET /api/v1/residents/{id}/verification":      {authResident, nil, typeOf[domain.Verification]()},
+	"POST /api/v1/residents/{id}/verification":     {RoleCentreStaff, typeOf[verifyIn](), typeOf[domain.Verification]()},
+	"GET /api/v1/centres":                          {authPublic, nil, typeOf[centresOut]()},
+	"GET /api/v1/centres/{id}/slots":               {authPublic, nil, typeOf[slotsOut]()},
+	"POST /api/v1/centres/{id}/end-of-day":         {RoleCentreStaff, typeOf[endOfDayIn](), typeOf[endOfDayOut]()},
+	"GET /api/v1/products":                         {authPublic, nil, typeOf[productsOut]()},
+	"GET /api/v1/centres/{id}/batch-suggestion":    {RoleCentreStaff, nil, typeOf[app.BatchStock]()},
+	"POST /api/v1/appointments":                    {authResident, typeOf[bookIn](), typeOf[domain.Appointment]()},
+	"GET /api/v1/appointments/{reference}":         {authResident, nil, typeOf[domain.Appointment]()},
+	"DELETE /api/v1/appointments/{reference}":      {authResident, nil, typeOf[domain.Appointment]()},
+	"POST /api/v1/appointments/{reference}/move":   {authResident, typeOf[moveIn](), typeOf[domain.Appointment]()},
+	"POST /api/v1/waitlist":                        {authResident, typeOf[waitlistIn](), typeOf[domain.WaitlistEntry]()},
+	"POST /api/v1/checkins":                        {RoleCentreStaff, typeOf[checkInIn](), typeOf[domain.Appointment]()},
+	"POST /api/v1/checkouts":                       {RoleCentreStaff, typeOf[checkOutIn](), typeOf[domain.Appointment]()},
+	"POST /api/v1/stock/deliveries":                {RoleVaccineManager, typeOf[deliveryIn](), typeOf[deliveryOut]()},
+	"GET /api/v1/rulesets":                         {RoleVaccineManager, nil, typeOf[ruleSetsOut]()},
+	"POST /api/v1/rulesets":                        {RoleVaccineManager, typeOf[domain.RuleSet](), typeOf[domain.RuleSet]()},
+	"POST /api/v1/rulesets/whatif":                 {RoleVaccineManager, typeOf[domain.RuleSet](), typeOf[domain.WhatIfReport]()},
+	"GET /api/v1/reports/progress":                 {RoleReporting, nil, typeOf[app.Progress]()},
+	"GET /api/v1/reports/rki.csv":                  {RoleReporting, nil, nil},
+	"GET /api/v1/openapi.json":                     {authPublic, nil, nil},
+	"POST /api/v1/mobile-campaigns":                {RoleCentreStaff, typeOf[mobileCampaignIn](), typeOf[domain.MobileCampaign]()},
+	"GET /api/v1/mobile-campaigns/{id}":            {RoleCentreStaff, nil, typeOf[domain.MobileCampaign]()},
+	"POST /api/v1/mobile-campaigns/{id}/change":    {RoleCentreStaff, typeOf[mobileChangeIn](), typeOf[domain.MobileCampaign]()},
+	"GET /api/v1/mobile-held-doses":                {RoleCentreStaff, nil, typeOf[heldOut]()},
+	"POST /api/v1/mobile-held-doses/{id}/decision": {RoleCentreStaff, typeOf[heldDecisionIn](), typeOf[app.FieldDoseResult]()},
+	"POST /api/v1/letters":                         {RoleCentreStaff, typeOf[letterIn](), typeOf[print.LetterView]()},
+	"GET /api/v1/letters":                          {RoleCentreStaff, nil, typeOf[lettersOut]()},
+	"GET /api/v1/letters/{id}":                     {RoleCentreStaff, nil, typeOf[print.LetterView]()},
 }
 
 // Paths served outside routeTable() that the document must also describe.

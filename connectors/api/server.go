@@ -44,6 +44,8 @@ type Config struct {
 	// Mounts are further handlers outside /api/v1 (webhooks of outside
 	// systems, which authenticate themselves).
 	Mounts map[string]http.Handler
+	// Mobile serves the mobile-campaign endpoints; nil answers 503 there.
+	Mobile *app.Mobile
 	// AdminMounts are further handlers that need a token with the admin
 	// role (operators' controls, e.g. the waiting room).
 	AdminMounts map[string]http.Handler
@@ -153,6 +155,11 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/rulesets/whatif", manager(s.whatIf)},
 		{"GET", "/api/v1/reports/progress", reporting(s.progress)},
 		{"GET", "/api/v1/reports/rki.csv", reporting(s.rkiCSV)},
+		{"POST", "/api/v1/mobile-campaigns", staff(s.planMobileCampaign)},
+		{"GET", "/api/v1/mobile-campaigns/{id}", staff(s.getMobileCampaign)},
+		{"POST", "/api/v1/mobile-campaigns/{id}/change", staff(s.changeMobileCampaign)},
+		{"GET", "/api/v1/mobile-held-doses", staff(s.listHeldFieldDoses)},
+		{"POST", "/api/v1/mobile-held-doses/{id}/decision", staff(s.decideHeldFieldDose)},
 		{"POST", "/api/v1/letters", staff(s.letters)},
 		{"GET", "/api/v1/letters", staff(s.letters)},
 		{"GET", "/api/v1/letters/{id}", staff(s.letters)},

@@ -16,13 +16,21 @@ const ageGroupSQL = `CASE
 	WHEN extract(year FROM age((d.administered_at AT TIME ZONE $1)::date, r.birth_date)) < 60 THEN '18-59'
 	ELSE '60+' END`
 
+// givenDosesSQL is every dose given: at a centre (doses of appointments)
+// and in the field by a mobile team (accepted mobile_doses, counted for the
+// centre of the team's district; issue 7).
+const givenDosesSQL = `(SELECT x.administered_at, a.centre_id, x.product, x.dose_number, a.resident_id
+		FROM doses x JOIN appointments a ON a.reference = x.reference WHERE x.status = 'administered'
+	UNION ALL SELECT m.administered_at, m.centre_id, m.product, m.dose_number, m.resident_id::uuid
+		FROM mobile_doses m WHERE m.status = 'accepted')`
+
 // Progress implements app.Reports.
 func (s *Store) Progress(ctx context.Context) (*app.Progress, error) {
 	p := &app.Progress{Totals: map[string]int64{}}
 	tz := s.loc.String()
-	rows, err := s.pool.Query(ctx, `SELECT to_char((d.administered_at AT TIME ZONE $1)::date, 'YYYY-MM-DD'), a.centre_id, d.product, d.dose_number, `+ageGroupSQL+`, count(*)
-		FROM doses d JOIN appointments a ON a.reference = d.reference JOIN residents r ON r.id = a.resident_id
-		WHERE d.status = 'administered' GROUP BY 1,2,3,4,5 ORDER BY 1,2,3,4,5`, tz)
+	rows, err := s.pool.Query(ctx, `SELECT to_char((d.administered_at AT TIME ZONE $1)::date, 'YYYY-MM-DD'), d.centre_id, d.product, d.dose_number, `+ageGroupSQL+`, count(*)
+		FROM `+givenDosesSQL+` d JOIN residents r ON r.id = d.resident_id
+		GROUP BY 1,2,3,4,5 ORDER BY 1,2,3,4,5`, tz)
 	if err != nil {
 		return nil, fmt.Errorf("progress doses: %w", err)
 	}
@@ -54,7 +62,7 @@ func (s *Store) Progress(ctx context.Context) (*app.Progress, error) {
 	}
 	var residents, open, given, waiting int64
 	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM residents), (SELECT count(*) FROM appointments WHERE status = 'booked'),
-		(SELECT count(*) FROM doses WHERE status = 'administered'), (SELECT count(*) FROM waitlist WHERE status = 'waiting')`).
+		(SELECT count(*) FROM doses WHERE status = 'administered') + (SELECT count(*) FROM mobile_doses WHERE status = 'accepted'), (SELECT count(*) FROM waitlist WHERE status = 'waiting')`).
 		Scan(&residents, &open, &given, &waiting); err != nil {
 		return nil, err
 	}
@@ -71,8 +79,8 @@ func (s *Store) Progress(ctx context.Context) (*app.Progress, error) {
 func (s *Store) RKIRows(ctx context.Context) ([]app.RKIRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT to_char((d.administered_at AT TIME ZONE $1)::date, 'YYYY-MM-DD'), c.district_ags, `+ageGroupSQL+`,
 		CASE WHEN d.dose_number = 1 AND d.product <> 'janssen' THEN 1 ELSE 2 END, count(*)
-		FROM doses d JOIN appointments a ON a.reference = d.reference JOIN residents r ON r.id = a.resident_id JOIN centres c ON c.id = a.centre_id
-		WHERE d.status = 'administered' GROUP BY 1,2,3,4 ORDER BY 1,2,3,4`, s.loc.String())
+		FROM `+givenDosesSQL+` d JOIN residents r ON r.id = d.resident_id JOIN centres c ON c.id = d.centre_id
+		GROUP BY 1,2,3,4 ORDER BY 1,2,3,4`, s.loc.String())
 	if err != nil {
 		return nil, fmt.Errorf("rki rows: %w", err)
 	}
