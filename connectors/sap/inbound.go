@@ -215,14 +215,29 @@ func isDataError(err error) bool {
 
 // apply changes the hub's stock for one movement. It reports false for
 // movements that do not touch a centre's bookable stock: the central store,
-// the mobile teams' storage locations, and the hub's own goods issues.
+// the mobile teams' storage locations (a transfer there is recorded as
+// issued to the team), and the hub's own goods issues.
 func (c *Connector) apply(ctx context.Context, m Movement) (bool, error) {
-	if m.CentreID == "" || m.CentreID == centralCentre || isHubHeaderText(m.HeaderText) {
+	if m.CentreID == "" || m.CentreID == centralCentre {
+		return false, nil
+	}
+	if m.MovementType == "311" {
+		// Transfers, the hub's own included: the hub has not moved the
+		// doses in its stock yet (see applyTransfer).
+		return c.applyTransfer(ctx, m, nil)
+	}
+	if isHubHeaderText(m.HeaderText) {
 		return false, nil
 	}
 	if m.StorageLocation != "" && m.StorageLocation != c.cfg.StorageLocation {
 		return false, nil
 	}
+	return c.applyStock(ctx, m)
+}
+
+// applyStock changes a centre's bookable stock for one movement at its cold
+// store.
+func (c *Connector) applyStock(ctx context.Context, m Movement) (bool, error) {
 	day, err := domain.ParseDate(m.Day)
 	if err != nil {
 		return false, err

@@ -49,7 +49,8 @@ type doseAdministered struct {
 }
 
 // HandleDoseAdministered posts one 201 goods issue (one dose, the centre's
-// plant, cold store and cost centre, the batch given) per
+// plant and cost centre, the batch given; from the cold store, or from the
+// team's storage location for a dose given in the field) per
 // appointment.dose-administered event, exactly once:
 //
 //   - sap_goods_issues gets the event with state "posting" before the first
@@ -110,7 +111,11 @@ func (c *Connector) HandleDoseAdministered(ctx context.Context, msg bus.Message)
 		}
 	}
 
-	body, err := c.goodsIssue(ev, text, day)
+	sloc, err := c.goodsIssueLocation(ctx, ev.Data.Reference)
+	if err != nil {
+		return err
+	}
+	body, err := c.goodsIssue(ev, text, day, sloc)
 	if err != nil {
 		return bus.Permanent(err)
 	}
@@ -171,11 +176,11 @@ func (c *Connector) findByHeaderText(ctx context.Context, text string) (year, do
 	return h.MaterialDocumentYear, h.MaterialDocument, true, nil
 }
 
-// goodsIssue builds the deep insert of one 201 goods issue, the item through
-// the mapping's outbound direction.
-func (c *Connector) goodsIssue(ev doseAdministered, text string, day domain.Date) (map[string]any, error) {
+// goodsIssue builds the deep insert of one 201 goods issue from storage
+// location sloc, the item through the mapping's outbound direction.
+func (c *Connector) goodsIssue(ev doseAdministered, text string, day domain.Date, sloc string) (map[string]any, error) {
 	item, err := c.mapping.Outbound(map[string]any{
-		"product": string(ev.Data.Product), "centre_id": ev.Data.CentreID, "storage_location": c.cfg.StorageLocation,
+		"product": string(ev.Data.Product), "centre_id": ev.Data.CentreID, "storage_location": sloc,
 		"movement_type": "201", "doses": int64(1), "batch": ev.Data.Batch,
 	})
 	if err != nil {

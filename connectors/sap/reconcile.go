@@ -20,8 +20,9 @@ var ErrDifferences = errors.New("sap: hub and SAP differ")
 
 // Difference is one disagreement between the hub and SAP.
 type Difference struct {
-	// Kind is "doses-given" (doses given in the hub against 201 goods issues
-	// in SAP, per centre, product, batch and day) or "stock" (stock in the
+	// Kind is "doses-given" (doses given in the hub, at the centre and by
+	// its mobile teams, against 201 goods issues in SAP from any storage
+	// location of its plant, per centre, product, batch and day) or "stock" (stock in the
 	// hub against unrestricted stock in the centre's cold store, per centre,
 	// product and batch; Day is empty).
 	Kind     string           `json:"kind"`
@@ -56,6 +57,13 @@ func (c *Connector) Reconcile(ctx context.Context, from, to domain.Date) ([]Diff
 	given, err := c.app.DosesGivenByBatch(ctx, from, to)
 	if err != nil {
 		return nil, err
+	}
+	if c.mobile != nil {
+		field, err := c.mobile.MobileDosesGivenByBatch(ctx, from, to)
+		if err != nil {
+			return nil, err
+		}
+		given = append(given, field...)
 	}
 	hubGiven := map[diffKey]int64{}
 	for _, g := range given {

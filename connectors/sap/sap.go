@@ -2,8 +2,10 @@
 // OData v2 (API_MATERIAL_DOCUMENT_SRV, API_MATERIAL_STOCK_SRV): goods
 // receipts and other movements read from SAP update the hub's stock, every
 // dose given in the hub becomes exactly one 201 goods issue, and Reconcile
-// compares both sides. It never writes to SAP except goods issues for hub
-// events, and never posts one twice for the same event.
+// compares both sides. Mobile teams' doses move by 311 transfers to the
+// teams' storage locations (mobile.go). It never writes to SAP except goods
+// issues and transfers for hub events, and never posts one twice for the
+// same event.
 package sap
 
 import (
@@ -69,6 +71,11 @@ type Config struct {
 	// StorageLocation is the centres' cold store, the stock the hub books
 	// against. Default KL01. MOB1/MOB2 (mobile teams) are not bookable.
 	StorageLocation string
+	// TeamLocations maps a mobile team (planner group code, MT01..MT30) to
+	// the storage location of its stock in the plant of its campaign's
+	// centre. A team not listed: MOB1 for an odd number, MOB2 for an even
+	// one (Dresden and Leipzig have four teams: two share each location).
+	TeamLocations map[string]string
 	// CentralPlant is the central cold store, whose movements do not touch
 	// any centre's stock. Default SN00.
 	CentralPlant string
@@ -155,7 +162,10 @@ type Deps struct {
 	Consumer bus.ConsumerConfig
 	// Publisher sends the poller's dead letters (vaxhub.dlq).
 	Publisher bus.Publisher
-	Config    Config
+	// Mobile is the mobile-campaign use cases (transfers to teams, field
+	// doses). Default: app.MobileOf(App), the app's own store.
+	Mobile *app.Mobile
+	Config Config
 }
 
 // Connector is a running SAP connector.
@@ -170,6 +180,12 @@ type Connector struct {
 	pub          bus.Publisher
 	log          *slog.Logger
 	ownsCl       bool
+	// mobile is nil when the store keeps no mobile campaigns: then no
+	// transfers, and every goods issue is from the cold store.
+	mobile *app.Mobile
+
+	mu            sync.Mutex
+	transferPosts map[string]time.Time // campaign/version -> last POST
 }
 
 // New checks deps and builds the connector without starting anything.
@@ -201,15 +217,21 @@ func New(deps Deps) (*Connector, error) {
 		}
 		owns = true
 	}
+	mob := deps.Mobile
+	if mob == nil {
+		mob, _ = app.MobileOf(deps.App) // nil: no mobile campaigns
+	}
 	return &Connector{
 		cfg: cfg, odata: &odata{cl: cl, sapClient: cfg.SAPClient}, app: deps.App, pool: deps.Pool,
 		mapping: m, stockMapping: sm, pub: deps.Publisher, log: cfg.Logger.With("component", "sap"), ownsCl: owns,
+		mobile: mob,
 	}, nil
 }
 
-// Start builds the connector and runs the material-document poller and the
-// goods-issue consumer until stop is called (or ctx ends). stop waits for
-// both to finish.
+// Start builds the connector and runs the material-document poller, the
+// goods-issue consumer and (when the store keeps mobile campaigns) the
+// mobile transfer consumer until stop is called (or ctx ends). stop waits
+// for all of them to finish.
 func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 	c, err := New(deps)
 	if err != nil {
@@ -221,6 +243,12 @@ func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 	cons, err := c.NewConsumer(deps.Consumer)
 	if err != nil {
 		return nil, err
+	}
+	var transfers *bus.Consumer
+	if c.mobile != nil {
+		if transfers, err = c.NewTransferConsumer(deps.Consumer); err != nil {
+			return nil, err
+		}
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
@@ -239,6 +267,15 @@ func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 			c.log.Error("goods-issue consumer stopped", "err", err)
 		}
 	}()
+	if transfers != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := transfers.Run(runCtx); err != nil {
+				c.log.Error("mobile transfer consumer stopped", "err", err)
+			}
+		}()
+	}
 	c.log.Info("SAP connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
 	var once sync.Once
 	return func() {

@@ -379,3 +379,45 @@ func (m *Mobile) RecordTeamReturn(ctx context.Context, r TeamReturn) (bool, erro
 func (m *Mobile) MobileReconciliation(ctx context.Context, from, to domain.Date) ([]MobileReconRow, error) {
 	return m.s.MobileReconciliation(ctx, from, to)
 }
+
+// MobileDoseReader is the optional part of a MobileStore that the SAP
+// connector reads (core/store implements it): which field dose a reference
+// belongs to, and field doses per batch for stock reconciliation.
+type MobileDoseReader interface {
+	FieldDoseByReference(ctx context.Context, reference string) (*domain.FieldDose, error)
+	MobileDosesGivenByBatch(ctx context.Context, from, to domain.Date) ([]DosesGiven, error)
+}
+
+// MobileOf returns the mobile use cases over the app's own store, when its
+// Stock port also stores mobile campaigns (core/store does); else an error.
+func MobileOf(a *App) (*Mobile, error) {
+	if a == nil {
+		return nil, errors.New("app: no app")
+	}
+	s, ok := a.p.Stock.(MobileStore)
+	if !ok {
+		return nil, errors.New("app: the store does not keep mobile campaigns")
+	}
+	return NewMobile(a, s)
+}
+
+// FieldDoseByReference returns the accepted field dose behind the reference
+// of a dose-administered event, or domain.ErrNotFound when the dose was
+// given at a centre.
+func (m *Mobile) FieldDoseByReference(ctx context.Context, reference string) (*domain.FieldDose, error) {
+	r, ok := m.s.(MobileDoseReader)
+	if !ok {
+		return nil, errors.New("app: the mobile store cannot look up field doses by reference")
+	}
+	return r.FieldDoseByReference(ctx, reference)
+}
+
+// MobileDosesGivenByBatch counts accepted field doses per centre, product,
+// batch and day on days [from, to].
+func (m *Mobile) MobileDosesGivenByBatch(ctx context.Context, from, to domain.Date) ([]DosesGiven, error) {
+	r, ok := m.s.(MobileDoseReader)
+	if !ok {
+		return nil, errors.New("app: the mobile store cannot count field doses by batch")
+	}
+	return r.MobileDosesGivenByBatch(ctx, from, to)
+}

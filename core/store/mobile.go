@@ -330,3 +330,40 @@ func (s *Store) MobileReconciliation(ctx context.Context, from, to domain.Date) 
 }
 
 var _ app.MobileStore = (*Store)(nil)
+
+// FieldDoseByReference returns the accepted field dose that was given
+// reference (its appointment.dose-administered), or domain.ErrNotFound when
+// the reference is not a field dose (a check-out at a centre).
+func (s *Store) FieldDoseByReference(ctx context.Context, reference string) (*domain.FieldDose, error) {
+	d, err := scanFieldDose(s.pool.QueryRow(ctx, `SELECT `+fieldDoseCols+` FROM mobile_doses WHERE reference = $1 AND status = 'accepted'`, reference))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("field dose", reference)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// MobileDosesGivenByBatch counts accepted field doses per centre (the
+// campaign's), product, batch and day (campaign time zone) on days
+// [from, to], as DosesGivenByBatch does for doses given at the centres.
+func (s *Store) MobileDosesGivenByBatch(ctx context.Context, from, to domain.Date) ([]app.DosesGiven, error) {
+	rows, err := s.pool.Query(ctx, `SELECT centre_id, product, batch, (administered_at AT TIME ZONE $3)::date AS day, count(*)::bigint
+		  FROM mobile_doses
+		 WHERE status = 'accepted' AND centre_id IS NOT NULL AND (administered_at AT TIME ZONE $3)::date BETWEEN $1 AND $2
+		 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`, dayArg(from), dayArg(to), s.loc.String())
+	if err != nil {
+		return nil, fmt.Errorf("mobile doses given by batch: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (app.DosesGiven, error) {
+		var g app.DosesGiven
+		var p string
+		var day pgDate
+		err := r.Scan(&g.CentreID, &p, &g.Batch, &day, &g.Doses)
+		g.Product, g.Day = domain.ProductID(p), domain.Date(day)
+		return g, err
+	})
+}
+
+var _ app.MobileDoseReader = (*Store)(nil)
