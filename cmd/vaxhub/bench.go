@@ -8,7 +8,7 @@ import (
 // cmdBench runs a named benchmark that prints figures.
 func cmdBench(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return &usageError{"usage: vaxhub bench booking|bus|register|portal [flags]"}
+		return &usageError{"usage: vaxhub bench booking|bus|register|portal|hotline [flags]"}
 	}
 	switch args[0] {
 	case "booking":
@@ -19,6 +19,8 @@ func cmdBench(ctx context.Context, args []string) error {
 		return benchRegister(ctx, args[1:])
 	case "portal":
 		return benchPortal(ctx, args[1:])
+	case "hotline":
+		return benchHotline(ctx, args[1:])
 	}
-	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking, bus, register, portal)", args[0])}
+	return &usageError{fmt.Sprintf("unknown benchmark %q (known: booking, bus, register, portal, hotline)", args[0])}
 }

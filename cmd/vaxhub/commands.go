@@ -31,7 +31,7 @@ commands:
   reconcile compare the hub with SAP: "vaxhub reconcile stock" (exit 1 on differences)
   sim       run one simulator of an outside system: "vaxhub sim sap"
   migrate   apply the database migrations and exit
-  bench     benchmarks: "vaxhub bench booking", "vaxhub bench bus"
+  bench     benchmarks that print figures: booking, bus, register, portal, hotline, "vaxhub bench bus"
   dlq       dead letters: "vaxhub dlq list [-n N]", "dlq show ID", "dlq replay ID|--all"
   schemas   "vaxhub schemas check [dir]": validate the schema files and their examples
   mappings  "vaxhub mappings check [dir]": validate the mapping files and run their tests

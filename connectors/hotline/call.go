@@ -67,12 +67,14 @@ func (v *IVR) handle(in *diago.DialogServerSession) {
 	_ = in.Trying()
 	c := &call{ivr: v, id: newCallID(), in: in, keys: newKeypad(), start: time.Now()}
 	c.ev = newCallEvents(v, c.id)
-	c.ev.started(in.FromUser(), strings.ToLower(in.Transport()))
 	if cid := req.CallID(); cid != nil {
 		v.calls.Store(cid.Value(), c)
 		defer v.calls.Delete(cid.Value())
 	}
 	med, err := in.Answer(diago.AnswerOptions{RTPNAT: media.RTPNATSymetric})
+	// call.started is recorded once the call is answered: its outbox insert
+	// (a committed transaction) must not hold up the 200 OK under load.
+	c.ev.started(in.FromUser(), strings.ToLower(in.Transport()))
 	if err != nil {
 		v.cfg.Logger.Warn("hotline: answer", "err", err)
 		c.ev.ended(outcomeError)
