@@ -28,10 +28,10 @@ commands:
   hub       start only the hub against configured endpoints (no dev token)
   hotline   run only the SIP/IVR hotline against the database
   letters   render one sample letter of each kind: "vaxhub letters sample DIR"
-  reconcile compare the hub with SAP: "vaxhub reconcile stock" (exit 1 on differences)
+  reconcile compare the hub with SAP: "vaxhub reconcile stock|mobile" (stock: exit 1 on differences)
   sim       run one simulator of an outside system: "vaxhub sim sap"
   migrate   apply the database migrations and exit
-  bench     benchmarks that print figures: booking, bus, register, portal, hotline, "vaxhub bench bus"
+  bench     benchmarks that print figures: "vaxhub bench booking|bus|register|portal|hotline"
   dlq       dead letters: "vaxhub dlq list [-n N]", "dlq show ID", "dlq replay ID|--all"
   schemas   "vaxhub schemas check [dir]": validate the schema files and their examples
   mappings  "vaxhub mappings check [dir]": validate the mapping files and run their tests
