@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/connectors/web"
 	"github.com/vaxhub/vaxhub/connectors/web/waitingroom"
 )
@@ -47,7 +48,8 @@ func startPortal(ctx context.Context, cfg *config, parts *hubParts, reg *prometh
 		}
 	}()
 	portal, err := web.New(web.Config{App: parts.app, Room: room, Meter: meter, Secret: derivedKey(cfg, "portal"), Logger: log,
-		Firewall: fw, Registerer: reg})
+		Firewall: fw, Registerer: reg,
+		Dashboard: &web.DashboardConfig{Authorize: api.StaffAuthorizer(cfg.StaffTokens, api.RoleReporting), Room: room, Metrics: reg}})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}

@@ -426,3 +426,20 @@ func TestStaffPlanMobileCampaignAndSeeHeldDoses(t *testing.T) {
 		t.Errorf("a roster with an unknown resident: %d %s, want a 4xx", r.status, r.body)
 	}
 }
+
+func TestStaffAuthorizerChecksTokenAndRole(t *testing.T) {
+	check := api.StaffAuthorizer([]api.StaffToken{
+		{Name: "r", SHA256: api.HashToken(reportToken), Roles: []string{api.RoleReporting}},
+		{Name: "s", SHA256: api.HashToken(staffToken), Roles: []string{api.RoleCentreStaff}},
+		{Name: "a", SHA256: api.HashToken("admin-token"), Roles: []string{api.RoleAdmin}},
+	}, api.RoleReporting)
+	for token, want := range map[string]bool{reportToken: true, "admin-token": true, staffToken: false, "unknown": false, "": false} {
+		r := httptest.NewRequest("GET", "/dashboard", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		if got := check(r); got != want {
+			t.Errorf("token %q: %v, want %v", token, got, want)
+		}
+	}
+}

@@ -137,3 +137,25 @@ func (s *Server) authorizeResident(r *http.Request, residentID string) error {
 // and anonymous callers), for handlers mounted behind the API that audit
 // who acted.
 func StaffName(r *http.Request) string { return principalOf(r.Context()).staff }
+
+// StaffAuthorizer returns a check for handlers outside the API (the
+// operations dashboard): true when the request's bearer token is one of
+// tokens and holds one of roles, or admin.
+func StaffAuthorizer(tokens []StaffToken, roles ...string) func(*http.Request) bool {
+	s := &Server{}
+	for _, t := range tokens {
+		h, err := hex.DecodeString(t.SHA256)
+		if err == nil {
+			s.staff = append(s.staff, staffToken{name: t.Name, hash: h, roles: t.Roles})
+		}
+	}
+	return func(r *http.Request) bool {
+		p := s.authenticate(r)
+		for _, role := range roles {
+			if p.has(role) {
+				return true
+			}
+		}
+		return p.has(RoleAdmin)
+	}
+}

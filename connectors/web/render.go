@@ -14,7 +14,7 @@ import (
 // pageSet holds one template per page, each with the shared layout.
 type pageSet struct{ m map[string]*template.Template }
 
-var pageNames = []string{"home", "register", "account", "centres", "choose", "slots", "done", "find", "blocked", "notfound"}
+var pageNames = []string{"home", "register", "account", "centres", "choose", "slots", "done", "find", "blocked", "notfound", "dashboard", "denied"}
 
 func loadPages() (*pageSet, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
@@ -80,6 +80,7 @@ type view struct {
 	Waitlist  bool
 	Gated     bool
 	Indics    []string
+	Dash      *dashData
 }
 
 type entitlementView struct {

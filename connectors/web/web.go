@@ -14,6 +14,13 @@
 // The booking routes (/buchen/...) run through Room.Gate; everything else
 // (start page, registration, account, centre search) stays open while a
 // queue forms.
+//
+// # Operations dashboard
+//
+// With Config.Dashboard set, staff see /dashboard (figures as HTML tables,
+// readable without JavaScript; a chart and live updates by server-sent
+// events from /dashboard/events with static/dashboard.js and the vendored
+// uPlot). Config.Dashboard.Authorize decides who may see it.
 package web
 
 import (
@@ -80,6 +87,10 @@ type Config struct {
 	// Nil: not registered.
 	Registerer prometheus.Registerer
 
+	// Dashboard, when set, serves the staff operations dashboard at
+	// /dashboard (see DashboardConfig); nil: /dashboard is not found.
+	Dashboard *DashboardConfig
+
 	// SlotDays is how many days ahead the slot page looks. Default 14, at
 	// most 31.
 	SlotDays int
@@ -88,6 +99,10 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Dashboard != nil {
+		d := *c.Dashboard // the caller's value stays as it is
+		c.Dashboard = &d
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -122,6 +137,9 @@ func (c *Config) Validate() error {
 		return errors.New("web: rate-limit bursts must be at least 1")
 	case c.SlotDays < 1 || c.SlotDays > 31:
 		return errors.New("web: SlotDays must be between 1 and 31")
+	}
+	if c.Dashboard != nil {
+		return c.Dashboard.validate()
 	}
 	return nil
 }
@@ -192,6 +210,12 @@ func (p *portal) routes() http.Handler {
 	mux.HandleFunc("POST /termin", p.find)
 	mux.HandleFunc("POST /termin/stornieren", p.cancel)
 	mux.HandleFunc("POST /abmelden", p.signOut)
+	if p.cfg.Dashboard != nil {
+		d := &dashboard{p: p, cfg: *p.cfg.Dashboard}
+		mux.Handle("GET /dashboard", d.authorized(d.page))
+		mux.Handle("GET /dashboard/events", d.authorized(d.events))
+		mux.Handle("GET /dashboard/snapshot", d.authorized(d.snapshotJSON))
+	}
 
 	gate := func(h http.Handler) http.Handler { return h }
 	if p.cfg.Room != nil {
