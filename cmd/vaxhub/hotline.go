@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"github.com/vaxhub/vaxhub/simulators/agent"
 )
@@ -15,7 +17,7 @@ import (
 // startHotline starts the IVR on cfg.HotlineAddr (in run mode on
 // 127.0.0.1:5060 with ten simulated agent phones from port 5070) and
 // returns how to stop it and a line for the start-up banner.
-func startHotline(ctx context.Context, cfg *config, parts *hubParts, m mode, log *slog.Logger) (stop func(), note string, err error) {
+func startHotline(ctx context.Context, cfg *config, parts *hubParts, m mode, reg prometheus.Registerer, log *slog.Logger) (stop func(), note string, err error) {
 	addr := cfg.HotlineAddr
 	if addr == "" && m == modeRun {
 		addr = "127.0.0.1:5060"
@@ -35,7 +37,7 @@ func startHotline(ctx context.Context, cfg *config, parts *hubParts, m mode, log
 	// Callers' numbers are hashed with a key derived from the data key, so
 	// that every replica and every restart hashes a number the same way.
 	h := sha256.Sum256(append([]byte("vaxhub caller hash\x00"), cfg.key...))
-	stop, err = hotline.Start(ctx, parts.app, hotline.Config{Addr: addr, Agents: agents, CallerHashKey: h[:],
+	stop, err = hotline.Start(ctx, parts.app, hotline.Config{Addr: addr, Agents: agents, CallerHashKey: h[:], Registerer: reg,
 		Events: &hotline.OutboxRecorder{Pool: parts.pool, Registry: parts.schemas}})
 	if err != nil {
 		return nil, "", fmt.Errorf("hotline on %s: %w", addr, err)

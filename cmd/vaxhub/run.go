@@ -215,7 +215,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 			log.Error("event backbone shutdown", "err", err)
 		}
 	}()
-	stopHotline, hotlineNote, err := startHotline(ctx, cfg, parts, m, log)
+	stopHotline, hotlineNote, err := startHotline(ctx, cfg, parts, m, reg, log)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"strconv"
@@ -77,6 +78,9 @@ type Config struct {
 	// events. Empty: a random key per process (hashes are then comparable
 	// only within one run).
 	CallerHashKey []byte
+	// Registerer, when set, receives the hotline's gauges (calls in
+	// progress, queue length, agents free) for /metrics and the dashboard.
+	Registerer prometheus.Registerer
 
 	Logger *slog.Logger
 
@@ -224,6 +228,11 @@ func New(a *app.App, cfg Config) (*IVR, error) {
 		limit: newSourceLimiter(cfg.CallsPerSecondPerSource, cfg.BurstPerSource)}
 	if v.agents, err = newAgentQueue(cfg.Agents, time.Now()); err != nil {
 		return nil, err
+	}
+	if cfg.Registerer != nil {
+		if err := v.registerMetrics(cfg.Registerer); err != nil {
+			return nil, err
+		}
 	}
 	host, port, _ := net.SplitHostPort(cfg.Addr)
 	pn, _ := strconv.Atoi(port)
