@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vaxhub/vaxhub/internal/bustest"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +23,6 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/deploy/campaign"
 	"github.com/vaxhub/vaxhub/internal/hubtest"
 	"github.com/vaxhub/vaxhub/schemas"
@@ -136,34 +136,9 @@ func (e *env) config() Config {
 }
 
 func (e *env) startBroker() {
-	t := e.t
-	b, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	e.kafka = bus.Config{Brokers: b.Addrs()}
-	var specs []bus.TopicSpec
-	for _, tp := range []string{bus.DLQTopic, "vaxhub.appointment.v1", "vaxhub.mobile.v1", "vaxhub.resident.v1", "vaxhub.ruleset.v1", "vaxhub.stock.v1"} {
-		specs = append(specs, bus.TopicSpec{Name: tp, Partitions: 3})
-	}
-	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := bus.EnsureTopics(tctx, e.kafka, specs); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bus.NewPublisher(e.kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.pub = pub
-	outbox := store.NewOutbox(e.h.Pool)
-	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Logger: testLogger(), PollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { outbox.Close(); pub.Close() })
-	e.background("relay", relay.Run)
+	e.t.Helper()
+	b := bustest.Start(e.t, e.h.Pool)
+	e.kafka, e.pub = b.Kafka, b.Publisher
 }
 
 func (e *env) consumerTemplate() bus.ConsumerConfig {
