@@ -54,30 +54,19 @@ func benchBooking(ctx context.Context, args []string) error {
 	noVerification := false
 	cfg.RequireVerification = &noVerification
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dbName := fmt.Sprintf("vaxhub_bench_%d", os.Getpid())
-	benchURL, err := withDatabase(cfg.DatabaseURL, dbName)
+	parts, dbName, done, err := benchCore(ctx, cfg, "booking", 70, *keep, func(c *campaign.Campaign) {
+		for p := range c.Supply.PerCentrePerWeek {
+			c.Supply.PerCentrePerWeek[p] = 200_000 // stock must not be what limits the benchmark
+		}
+	}, log)
 	if err != nil {
 		return err
 	}
-	cfg.DatabaseURL = benchURL
-	if !*keep {
-		defer dropDatabase(context.WithoutCancel(ctx), benchURL, dbName)
-	}
+	defer done()
 	fmt.Printf("bench booking: fresh database %s, %d clients, %s\n", dbName, *clients, *duration)
-	parts, err := openCore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer parts.pool.Close()
+	today := domain.DateOf(parts.app.Now().In(cfg.loc))
 	c, err := campaign.Load(campaign.Embedded(), "saxony-2021")
 	if err != nil {
-		return err
-	}
-	for p := range c.Supply.PerCentrePerWeek {
-		c.Supply.PerCentrePerWeek[p] = 200_000 // stock must not be what limits the benchmark
-	}
-	today := domain.DateOf(parts.app.Now().In(cfg.loc))
-	if _, err := campaign.Apply(ctx, c, parts.store, parts.app, today, 70); err != nil {
 		return err
 	}
 	people, err := importPeople(ctx, parts, *residents)

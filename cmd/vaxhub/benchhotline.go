@@ -28,7 +28,6 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/deploy/campaign"
 )
 
 //go:embed testdata/bench_hotline.xml
@@ -100,28 +99,12 @@ func runBenchHotline(ctx context.Context, args []string, out io.Writer) error {
 
 	// 1. A fresh database with the Saxony campaign and one booked resident
 	// whose appointment every caller hears.
-	dbName := "vaxhub_bench_hotline_" + randHex(4)
-	benchURL, err := withDatabase(cfg.DatabaseURL, dbName)
+	parts, dbName, cleanup, err := benchCore(ctx, cfg, "hotline", 60, *keep, nil, log)
 	if err != nil {
 		return err
 	}
-	cfg.DatabaseURL = benchURL
-	if !*keep {
-		defer dropDatabase(context.WithoutCancel(ctx), benchURL, dbName)
-	}
-	parts, err := openCore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer parts.pool.Close()
-	c, err := campaign.Load(campaign.Embedded(), "saxony-2021")
-	if err != nil {
-		return err
-	}
-	today := domain.DateOf(parts.app.Now().In(cfg.loc))
-	if _, err := campaign.Apply(ctx, c, parts.store, parts.app, today, 60); err != nil {
-		return err
-	}
+	defer cleanup()
+	benchURL := cfg.DatabaseURL
 	birth := domain.Date{Year: 1938, Month: 12, Day: 24}
 	ap, err := benchHotlineBooking(ctx, parts.app, birth, cfg.requireVerification())
 	if err != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
-	"github.com/vaxhub/vaxhub/deploy/campaign"
 	"github.com/vaxhub/vaxhub/schemas"
 	regsim "github.com/vaxhub/vaxhub/simulators/register"
 )
@@ -104,28 +103,12 @@ func runBenchRegister(ctx context.Context, args []string, out io.Writer) error {
 		sim.Size(), *seed, sim.Generated().Round(time.Millisecond), heapMiB, simURL)
 
 	// 2. A fresh database with the Saxony campaign (two slot days).
-	dbName := "vaxhub_bench_register_" + randHex(4)
-	benchURL, err := withDatabase(cfg.DatabaseURL, dbName)
+	parts, dbName, done, err := benchCore(ctx, cfg, "register", 2, *keep, nil, log)
 	if err != nil {
 		return err
 	}
-	cfg.DatabaseURL = benchURL
-	if !*keep {
-		defer dropDatabase(context.WithoutCancel(ctx), benchURL, dbName)
-	}
-	parts, err := openCore(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer parts.pool.Close()
-	c, err := campaign.Load(campaign.Embedded(), "saxony-2021")
-	if err != nil {
-		return err
-	}
-	today := domain.DateOf(parts.app.Now().In(cfg.loc))
-	if _, err := campaign.Apply(ctx, c, parts.store, parts.app, today, 2); err != nil {
-		return err
-	}
+	defer done()
+	benchURL := cfg.DatabaseURL
 	fmt.Fprintf(out, "  database:   %s on %s (migrated, campaign saxony-2021, 2 slot days, booking needs verification: %v)\n",
 		dbName, maskURL(benchURL), cfg.requireVerification())
 
