@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simclock"
 	"io"
 	"net/http"
 	"regexp"
@@ -139,7 +140,7 @@ func (c Config) Validate() error {
 type Simulator struct {
 	cfg      Config
 	inj      *faults.Injector
-	clock    *simClock
+	clock    *simclock.Clock
 	services map[string]*service
 	handler  http.Handler
 	txnSeq   atomic.Uint64
@@ -171,7 +172,7 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	s := &Simulator{
 		cfg:           cfg,
-		clock:         &simClock{real: cfg.Now, realBase: cfg.Now(), simBase: cfg.Start.UTC(), scale: cfg.TimeScale},
+		clock:         simclock.New(cfg.Start, cfg.TimeScale, cfg.Now, time.Millisecond),
 		services:      services(),
 		docByKey:      map[string]*document{},
 		lastDocNumber: firstDocumentNumber - 1,
@@ -212,44 +213,9 @@ func (s *Simulator) Now() time.Time { return s.clock.Now() }
 func (s *Simulator) Advance(d time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clock.advance(d)
+	s.clock.Advance(d)
 	s.deliverDue()
 	return s.clock.Now()
-}
-
-// simClock is simulated time: simBase at realBase, running scale times as
-// fast as the real clock.
-type simClock struct {
-	mu       sync.Mutex
-	real     func() time.Time
-	realBase time.Time
-	simBase  time.Time
-	scale    float64
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nowLocked()
-}
-
-func (c *simClock) nowLocked() time.Time {
-	elapsed := c.real().Sub(c.realBase)
-	return c.simBase.Add(time.Duration(float64(elapsed) * c.scale)).Truncate(time.Millisecond)
-}
-
-// advance moves simulated time forward by d (never back).
-func (c *simClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.nowLocked()
-	c.simBase, c.realBase = now.Add(max(d, 0)), c.real()
-}
-
-func (c *simClock) setScale(x float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.simBase, c.realBase, c.scale = c.nowLocked(), c.real(), x
 }
 
 // deliverDue posts every planned delivery whose time has come. The caller
@@ -557,9 +523,7 @@ type deliveriesView struct {
 }
 
 func (s *Simulator) clockView() clockView {
-	s.clock.mu.Lock()
-	scale := s.clock.scale
-	s.clock.mu.Unlock()
+	scale := s.clock.Scale()
 	v := clockView{Now: s.clock.Now(), TimeScale: scale, Documents: len(s.docs),
 		Deliveries: deliveriesView{Total: len(s.plan), Posted: s.planNext, Errors: s.planErrors}}
 	if s.planNext < len(s.plan) {
@@ -597,7 +561,7 @@ func (s *Simulator) serveClock(w http.ResponseWriter, r *http.Request) {
 			writeAdminError(w, http.StatusBadRequest, errors.New(`send {"time_scale": N} with N >= 0`))
 			return
 		}
-		s.clock.setScale(*in.TimeScale)
+		s.clock.SetScale(*in.TimeScale)
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST, PUT")
 		writeAdminError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method))

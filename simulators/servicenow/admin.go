@@ -47,7 +47,7 @@ type clockView struct {
 }
 
 func (s *Simulator) clockView() clockView {
-	return clockView{Now: s.clock.Now(), TimeScale: s.clock.scaleNow(), Dispatch: s.auto}
+	return clockView{Now: s.clock.Now(), TimeScale: s.clock.Scale(), Dispatch: s.auto}
 }
 
 // serveClock answers GET /_sim/clock and POST /_sim/clock {"time_scale":N}.
@@ -66,7 +66,7 @@ func (s *Simulator) serveClock(w http.ResponseWriter, r *http.Request) {
 			writeAdminError(w, http.StatusBadRequest, errors.New(`send {"time_scale": N} with N >= 0`))
 			return
 		}
-		s.clock.setScale(*in.TimeScale)
+		s.clock.SetScale(*in.TimeScale)
 	default:
 		methodNotAllowed(w, r, "GET, HEAD, POST, PUT")
 		return

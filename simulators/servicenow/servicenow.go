@@ -9,6 +9,7 @@ package servicenow
 
 import (
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simclock"
 	"net/http"
 	"sync"
 	"time"
@@ -161,7 +162,7 @@ func (c Config) Validate() error {
 type Simulator struct {
 	cfg     Config
 	inj     *faults.Injector
-	clock   *simClock
+	clock   *simclock.Clock
 	handler http.Handler
 
 	mu       sync.Mutex
@@ -183,7 +184,7 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	s := &Simulator{
 		cfg:     cfg,
-		clock:   &simClock{real: cfg.Now, realBase: cfg.Now(), simBase: cfg.Start.UTC(), scale: cfg.TimeScale},
+		clock:   simclock.New(cfg.Start, cfg.TimeScale, cfg.Now, time.Second),
 		tables:  schema(),
 		users:   map[string]string{cfg.User: cfg.Password},
 		tokens:  map[string]*token{},
@@ -238,7 +239,7 @@ func (s *Simulator) Now() time.Time { return s.clock.Now() }
 func (s *Simulator) Advance(d time.Duration) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clock.advance(d)
+	s.clock.Advance(d)
 	s.catchUp()
 	return s.clock.Now()
 }
@@ -254,44 +255,4 @@ func (s *Simulator) catchUp() time.Time {
 		s.lastSeen = now
 	}
 	return now
-}
-
-// simClock is simulated time: simBase at realBase, running scale times as
-// fast as the real clock.
-type simClock struct {
-	mu       sync.Mutex
-	real     func() time.Time
-	realBase time.Time
-	simBase  time.Time
-	scale    float64
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nowLocked()
-}
-
-func (c *simClock) nowLocked() time.Time {
-	elapsed := c.real().Sub(c.realBase)
-	return c.simBase.Add(time.Duration(float64(elapsed) * c.scale)).Truncate(time.Second)
-}
-
-func (c *simClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.nowLocked()
-	c.simBase, c.realBase = now.Add(max(d, 0)), c.real()
-}
-
-func (c *simClock) setScale(x float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.simBase, c.realBase, c.scale = c.nowLocked(), c.real(), x
-}
-
-func (c *simClock) scaleNow() float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.scale
 }
