@@ -19,7 +19,8 @@ func TestBenchBusRunsBriefly(t *testing.T) {
 
 func TestBenchPortalRunsBriefly(t *testing.T) {
 	t.Setenv("DATABASE_URL", storetest.AdminURL())
-	if err := benchPortal(context.Background(), []string{"-tickets", "300", "-clients", "4", "-checks", "300ms", "-capacity", "50", "-rate-duration", "1s"}); err != nil {
+	if err := benchPortal(context.Background(), []string{"-tickets", "300", "-clients", "4", "-checks", "300ms", "-capacity", "50", "-rate-duration", "1s",
+		"-page-clients", "2", "-page-duration", "300ms"}); err != nil {
 		t.Fatal(err)
 	}
 }

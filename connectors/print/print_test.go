@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
 	lettersvc "github.com/vaxhub/vaxhub/connectors/print"

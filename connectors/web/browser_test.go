@@ -155,7 +155,7 @@ func TestBrowserSecondVisitorWaitsAndIsAdmittedWhenTheFirstFinishes(t *testing.T
 		chromedp.Navigate(e.srv.URL+"/buchen/"), chromedp.WaitVisible(chromedp.ID("position")))
 
 	// The first books; that ends its session and the waiting page lets the
-	// second in by itself (meta refresh, no script).
+	// second in by itself (its script polls the status and moves on).
 	bookFirstSlot(t, first)
 	run(t, second, "second admitted", chromedp.WaitVisible(chromedp.CSS(`a[data-centre="dresden"]`)))
 	ref := bookFirstSlot(t, second)

@@ -220,7 +220,8 @@ func (p *portal) routes() http.Handler {
 	gate := func(h http.Handler) http.Handler { return h }
 	if p.cfg.Room != nil {
 		gate = p.cfg.Room.Gate
-		mux.Handle("GET /warteraum/status", p.cfg.Room.Status())
+		mux.Handle("GET "+waitingroom.StatusPath, p.cfg.Room.Status())
+		mux.Handle("GET "+waitingroom.ScriptPath, p.cfg.Room.Script())
 		mux.Handle("POST /buchen-ende", p.cfg.Room.Leave("/konto"))
 	}
 	measure := func(h http.Handler) http.Handler { return h }

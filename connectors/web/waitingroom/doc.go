@@ -15,6 +15,7 @@
 //	mux.Handle("/buchen/", room.Gate(bookingFlow))             // the booking flow only
 //	mux.Handle("POST /api/v1/appointments", meter.MeasureBookings(bookHandler))
 //	mux.Handle("GET /warteraum/status", room.Status())        // JSON for the waiting page
+//	mux.Handle("GET /warteraum/wait.js", room.Script())        // the waiting page's script (CSP: 'self')
 //	mux.Handle("POST /buchen/fertig", room.Leave("/"))         // ends the booking session
 //	mux.Handle("/admin/waiting-room", staffOnly(room.Admin())) // GET, PUT
 //

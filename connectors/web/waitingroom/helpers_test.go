@@ -59,7 +59,8 @@ func serve(t *testing.T, room *Room) *httptest.Server {
 		_, _ = io.WriteString(w, bookingPage)
 	})))
 	mux.HandleFunc("/info", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "INFO") })
-	mux.Handle("/warteraum/status", room.Status())
+	mux.Handle(StatusPath, room.Status())
+	mux.Handle(ScriptPath, room.Script())
 	mux.Handle("/buchen-ende", room.Leave("/info"))
 	mux.Handle("/admin/waiting-room", room.Admin())
 	srv := httptest.NewServer(mux)
@@ -85,6 +86,8 @@ type page struct {
 }
 
 func (p page) admitted() bool { return p.status == http.StatusOK && p.body == bookingPage }
+
+var checkNowRE = regexp.MustCompile(`<a id="check-now" href="/[^"]*">Jetzt prüfen</a>`)
 
 var positionRE = regexp.MustCompile(`data-position="(\d+)"`)
 
@@ -154,8 +157,14 @@ func mustWait(t *testing.T, p page, wantPos int) {
 	if p.status != http.StatusOK || p.admitted() {
 		t.Fatalf("want a waiting page, got %d %.200q", p.status, p.body)
 	}
-	if !strings.Contains(p.body, `http-equiv="refresh"`) || strings.Contains(p.body, "<script") || strings.Contains(p.body, "style=") {
-		t.Fatalf("waiting page must refresh itself without inline script or style: %s", p.body)
+	// No timed reload (WCAG 2.2.1), no inline script or style: a "check
+	// now" link of the same address and the external wait.js.
+	if strings.Contains(p.body, `http-equiv`) || strings.Contains(p.body, "style=") ||
+		strings.Count(p.body, "<script") != 1 || !strings.Contains(p.body, `<script src="`+ScriptPath+`" defer></script>`) {
+		t.Fatalf("waiting page must load %s and carry no meta refresh, inline script or style: %s", ScriptPath, p.body)
+	}
+	if !checkNowRE.MatchString(p.body) || !strings.Contains(p.body, `aria-live="polite"`) || !strings.Contains(p.body, `data-status="`+StatusPath+`"`) {
+		t.Fatalf("waiting page needs a check-now link, a polite live region and the status address: %s", p.body)
 	}
 	if wantPos >= 0 && p.position() != wantPos {
 		t.Fatalf("position: got %d, want %d\n%s", p.position(), wantPos, p.body)

@@ -1,6 +1,10 @@
 package waitingroom
 
 import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -11,47 +15,91 @@ import (
 	"time"
 )
 
-// The pages are plain server-rendered HTML: they refresh themselves with
-// <meta http-equiv="refresh"> and carry no script and no inline style, so a
-// strict Content-Security-Policy (default-src 'self') holds.
+// The pages are server-rendered HTML without inline script or inline style,
+// so a strict Content-Security-Policy (script-src 'self') holds. The waiting
+// page never reloads itself on a timer (no <meta http-equiv="refresh"),
+// which would take the page away from a visitor who is still reading it
+// (WCAG 2.2.1): it offers a "Jetzt prüfen / Check now" link (a plain GET of
+// the same address, which works without JavaScript) and loads wait.js from
+// ScriptPath, which polls the status endpoint at StatusPath, updates the
+// position and estimate in an aria-live region and goes on to the booking
+// page when it is the visitor's turn.
 var pages = template.Must(template.New("wait").Parse(`<!doctype html>
 <html lang="de">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-{{if .Refresh}}<meta http-equiv="refresh" content="{{.Refresh}}">{{end}}
 <title>{{.TitleDE}} – {{.TitleEN}}</title>
+{{if .Waiting}}<script src="{{.ScriptURL}}" defer></script>{{end}}
 </head>
 <body>
-<main>
+<main{{if .Waiting}} id="waiting" data-status="{{.StatusURL}}" data-next="{{.Self}}" data-refresh="{{.Refresh}}" data-mode="{{.Mode}}" data-unknown-de="unbekannt" data-unknown-en="unknown"{{end}}>
 <section>
 <h1>{{.TitleDE}}</h1>
 {{if .NoticeDE}}<p role="alert">{{.NoticeDE}}</p>{{end}}
 {{if .Waiting}}
-{{if .Paused}}<p>Die Terminbuchung ist gerade angehalten. Ihr Platz in der Warteschlange bleibt erhalten.</p>
-{{else if .PreRelease}}<p>Die Buchung öffnet am {{.ReleaseDE}}. Wer vorher kommt, erhält dann einen ausgelosten Platz: früher klicken bringt keinen Vorteil.</p>
-{{else if not .Known}}<p>Ihre Position wird gerade ermittelt.</p>
-{{else}}<p>Ihre Position: <strong id="position" data-position="{{.Position}}">{{.Position}}</strong></p>
-<p>Geschätzte Wartezeit: {{.WaitDE}}</p>{{end}}
-<p>Diese Seite aktualisiert sich alle {{.Refresh}} Sekunden von selbst. Bitte lassen Sie sie geöffnet; wenn Sie an der Reihe sind, geht es automatisch weiter. Telefonisch buchen Sie über die Hotline ohne Warteraum.</p>
+<div id="wait-status-de" aria-live="polite" aria-atomic="true">
+<p data-block="paused"{{if ne .Mode "paused"}} hidden{{end}}>Die Terminbuchung ist gerade angehalten. Ihr Platz in der Warteschlange bleibt erhalten.</p>
+{{if .ReleaseDE}}<p data-block="prerelease"{{if ne .Mode "prerelease"}} hidden{{end}}>Die Buchung öffnet am {{.ReleaseDE}}. Wer vorher kommt, erhält dann einen ausgelosten Platz: früher klicken bringt keinen Vorteil.</p>{{end}}
+<p data-block="unknown"{{if ne .Mode "unknown"}} hidden{{end}}>Ihre Position wird gerade ermittelt.</p>
+<div data-block="known"{{if ne .Mode "known"}} hidden{{end}}>
+<p>Ihre Position: <strong id="position"{{if .Known}} data-position="{{.Position}}"{{end}}>{{.Position}}</strong></p>
+<p>Geschätzte Wartezeit: <span id="wait-de">{{.WaitDE}}</span></p>
+</div>
+</div>
+<p>Bitte lassen Sie diese Seite geöffnet. Mit JavaScript aktualisiert sich die Anzeige von selbst, und wenn Sie an der Reihe sind, geht es automatisch weiter; ohne JavaScript prüfen Sie Ihren Stand mit „Jetzt prüfen“. Telefonisch buchen Sie über die Hotline ohne Warteraum.</p>
+<p><a id="check-now" href="{{.Self}}">Jetzt prüfen</a></p>
 {{else}}<p><a href="/">Zur Startseite</a></p>{{end}}
 </section>
 <section lang="en">
 <h2>{{.TitleEN}}</h2>
 {{if .NoticeEN}}<p>{{.NoticeEN}}</p>{{end}}
 {{if .Waiting}}
-{{if .Paused}}<p>Booking is paused right now. You keep your place in the queue.</p>
-{{else if .PreRelease}}<p>Booking opens on {{.ReleaseEN}}. Everyone who arrives before then gets a place drawn at random: clicking early gains nothing.</p>
-{{else if not .Known}}<p>Your position is being worked out.</p>
-{{else}}<p>Your position: <strong>{{.Position}}</strong></p>
-<p>Estimated wait: {{.WaitEN}}</p>{{end}}
-<p>This page refreshes itself every {{.Refresh}} seconds. Please keep it open; when it is your turn you will be taken to booking automatically. The phone hotline books without a waiting room.</p>
+<div id="wait-status-en" aria-live="polite" aria-atomic="true">
+<p data-block="paused"{{if ne .Mode "paused"}} hidden{{end}}>Booking is paused right now. You keep your place in the queue.</p>
+{{if .ReleaseEN}}<p data-block="prerelease"{{if ne .Mode "prerelease"}} hidden{{end}}>Booking opens on {{.ReleaseEN}}. Everyone who arrives before then gets a place drawn at random: clicking early gains nothing.</p>{{end}}
+<p data-block="unknown"{{if ne .Mode "unknown"}} hidden{{end}}>Your position is being worked out.</p>
+<div data-block="known"{{if ne .Mode "known"}} hidden{{end}}>
+<p>Your position: <strong id="position-en">{{.Position}}</strong></p>
+<p>Estimated wait: <span id="wait-en">{{.WaitEN}}</span></p>
+</div>
+</div>
+<p>Please keep this page open. With JavaScript it updates itself and takes you to booking when it is your turn; without JavaScript, check with “Check now”. The phone hotline books without a waiting room.</p>
+<p><a id="check-now-en" href="{{.Self}}">Check now</a></p>
 {{else}}<p><a href="/">Home page</a></p>{{end}}
 </section>
 </main>
 </body>
 </html>
 `))
+
+// StatusPath and ScriptPath are where the waiting page expects the room's
+// Status and Script handlers: mount both there, outside the gate.
+const (
+	StatusPath = "/warteraum/status"
+	ScriptPath = "/warteraum/wait.js"
+)
+
+//go:embed wait.js
+var waitScript []byte
+
+var waitScriptETag = func() string {
+	sum := sha256.Sum256(waitScript)
+	return `"` + hex.EncodeToString(sum[:8]) + `"`
+}()
+
+// Script serves wait.js, the waiting page's script (mount it at ScriptPath,
+// outside the gate). The page works without it.
+func (r *Room) Script() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+		h.Set("Cache-Control", "public, max-age=300")
+		h.Set("ETag", waitScriptETag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		http.ServeContent(w, req, "wait.js", time.Time{}, bytes.NewReader(waitScript))
+	})
+}
 
 type pageData struct {
 	TitleDE, TitleEN     string
@@ -63,6 +111,11 @@ type pageData struct {
 	WaitDE, WaitEN       string
 	ReleaseDE, ReleaseEN string
 	Refresh              int
+	// Mode is the status block shown: paused, prerelease, unknown or known.
+	Mode string
+	// Self is the address the "check now" link and the script go back to;
+	// StatusURL and ScriptURL are where the script and its JSON are.
+	Self, StatusURL, ScriptURL string
 }
 
 var berlin = func() *time.Location {
@@ -96,6 +149,17 @@ func (r *Room) waitPage(w http.ResponseWriter, req *http.Request, v *view, rank 
 		TitleDE: "Sie sind im Warteraum", TitleEN: "You are in the waiting room",
 		Waiting: true, Paused: v.paused, PreRelease: st == rankPending && !v.releaseAt.IsZero(), Known: st == rankKnown, Position: pos,
 		Refresh: r.refreshSeconds(v, pos, st),
+		Self:    req.URL.RequestURI(), StatusURL: StatusPath, ScriptURL: ScriptPath,
+	}
+	switch {
+	case d.Paused:
+		d.Mode = "paused"
+	case d.PreRelease:
+		d.Mode = "prerelease"
+	case !d.Known:
+		d.Mode = "unknown"
+	default:
+		d.Mode = "known"
 	}
 	if notice != nil {
 		rf := refusalFor(notice)
@@ -152,7 +216,8 @@ func (r *Room) render(w http.ResponseWriter, status int, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; style-src 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "+
+		"form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	if err := pages.Execute(w, d); err != nil {
@@ -172,6 +237,9 @@ type StatusReply struct {
 	ReleaseAt            *time.Time `json:"release_at,omitempty"`
 	Shuffling            bool       `json:"shuffling,omitempty"`
 	Code                 string     `json:"code,omitempty"`
+	// WaitDE and WaitEN are the estimated wait as the waiting page words it.
+	WaitDE string `json:"wait_de,omitempty"`
+	WaitEN string `json:"wait_en,omitempty"`
 }
 
 // Status is a read-only JSON endpoint for the waiting page (mount it outside
@@ -235,6 +303,7 @@ func (r *Room) status(req *http.Request) (StatusReply, int) {
 		if est := v.estimate(rep.Position); est >= 0 {
 			s := int64(math.Ceil(est.Seconds()))
 			rep.EstimatedWaitSeconds = &s
+			rep.WaitDE, rep.WaitEN = waitText(est)
 		}
 	}
 	rep.RefreshAfterSeconds = r.refreshSeconds(v, rep.Position, st)

@@ -3,6 +3,7 @@ package waitingroom
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func TestSecondBrowserWaitsWithPositionOneAndIsAdmittedWhenFirstLeaves(t *testin
 		t.Fatalf("information pages stay open: %q", p.body)
 	}
 	var st StatusReply
-	if err := json.Unmarshal([]byte(second.get(srv.URL+"/warteraum/status").body), &st); err != nil || st.State != "waiting" || st.Position != 1 {
+	if err := json.Unmarshal([]byte(second.get(srv.URL+"/warteraum/status").body), &st); err != nil || st.State != "waiting" || st.Position != 1 || st.WaitDE == "" || st.WaitEN == "" {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 	// The first browser keeps its session on later pages.
@@ -320,4 +321,53 @@ func TestAdmissionRateNeverExceedsCapacity(t *testing.T) {
 		t.Fatalf("admission rate %.1f/s does not follow capacity %.0f/s", rate, capacity)
 	}
 	t.Logf("admission rate %.2f/s at capacity %.0f/s", rate, capacity)
+}
+
+// The waiting page updates itself by an external script from the room (the
+// CSP allows 'self' scripts and no inline one), never by a timed reload.
+func TestWaitingPageLoadsItsScriptAndChecksNowWithoutIt(t *testing.T) {
+	t.Parallel()
+	pool := storetest.NewPool(t)
+	room := startRoom(t, pool, nil)
+	srv := serve(t, room)
+	first, second := newBrowser(t), newBrowser(t)
+	if p := first.get(srv.URL + "/buchen/termine?zentrum=dresden"); !p.admitted() {
+		t.Fatalf("first browser must go straight in: %d", p.status)
+	}
+	resp, err := second.client.Get(srv.URL + "/buchen/termine?zentrum=dresden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	p := page{status: resp.StatusCode, body: string(body)}
+	mustWait(t, p, 1)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP %q must allow the room's own script and no inline one", csp)
+	}
+	if !strings.Contains(p.body, `href="/buchen/termine?zentrum=dresden">Jetzt prüfen</a>`) || !strings.Contains(p.body, ">Check now</a>") {
+		t.Errorf("the check-now link must GET the same address: %s", p.body)
+	}
+	if resp.Header.Get("Refresh") != "" {
+		t.Errorf("no Refresh header: %q", resp.Header.Get("Refresh"))
+	}
+
+	sr, err := second.client.Get(srv.URL + ScriptPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := io.ReadAll(sr.Body)
+	_ = sr.Body.Close()
+	if sr.StatusCode != http.StatusOK || !strings.HasPrefix(sr.Header.Get("Content-Type"), "text/javascript") ||
+		!strings.Contains(string(js), "data-status") || !strings.Contains(string(js), "location.replace") {
+		t.Fatalf("script: %d %q %.100q", sr.StatusCode, sr.Header.Get("Content-Type"), js)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+ScriptPath, nil)
+	req.Header.Set("If-None-Match", sr.Header.Get("ETag"))
+	if r2, err := http.DefaultClient.Do(req); err != nil || r2.StatusCode != http.StatusNotModified {
+		t.Fatalf("script revalidation: %v %v", r2, err)
+	} else {
+		_ = r2.Body.Close()
+	}
 }
