@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -133,5 +132,3 @@ func decodeError(err error) error {
 	}
 	return &badRequest{"body", err.Error()}
 }
-
-var _ = slog.Default

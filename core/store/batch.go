@@ -158,20 +158,11 @@ func (s *Store) runBatch(ctx context.Context, jobs []*bookJob) (retry []*bookJob
 		return nil
 	}
 	for _, j := range jobs {
-		if !contains(retry, j) {
+		if !slices.Contains(retry, j) {
 			close(j.done)
 		}
 	}
 	return retry
-}
-
-func contains(js []*bookJob, j *bookJob) bool {
-	for _, x := range js {
-		if x == j {
-			return true
-		}
-	}
-	return false
 }
 
 // bookOne books (or, with move, re-books) one series inside tx.
