@@ -32,10 +32,14 @@ func (p *portal) registerForm(w http.ResponseWriter, r *http.Request) {
 	v := p.view(r, "register")
 	v.Indics = indicationCodes
 	v.Form["sex"] = "x"
+	if v.Proxy {
+		v.Notice = v.L.T("reg.another")
+	}
 	p.render(w, r, http.StatusOK, v)
 }
 
-var formFields = []string{"given_names", "family_name", "birth_date", "sex", "street", "postal_code", "city", "phone", "email"}
+var formFields = []string{"given_names", "family_name", "birth_date", "sex", "street", "postal_code", "city", "phone", "email",
+	"proxy_name", "proxy_phone", "proxy_email"}
 
 // parseDate reads DD.MM.YYYY (what people type) or YYYY-MM-DD.
 func parseDate(s string) (domain.Date, bool) {
@@ -56,6 +60,11 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 	for _, f := range formFields {
 		v.Form[f] = strings.TrimSpace(r.PostFormValue(f))
 	}
+	asProxy := !v.Proxy && r.PostFormValue("as_proxy") == "1"
+	v.Checked["as_proxy"] = asProxy
+	if v.Proxy {
+		v.Notice = v.L.T("reg.another")
+	}
 	var inds []domain.Indication
 	for _, code := range r.PostForm["indications"] {
 		if domain.KnownIndication(domain.Indication(code)) {
@@ -75,6 +84,9 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 			v.Errs[f] = v.L.T("err.required")
 		}
 	}
+	if asProxy && v.Form["proxy_name"] == "" {
+		v.Errs["proxy_name"] = v.L.T("err.required")
+	}
 	if len(v.Errs) > 0 {
 		v.Error = v.L.T("reg.fix")
 		p.render(w, r, http.StatusUnprocessableEntity, v)
@@ -87,13 +99,24 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 			MunicipalityKey: p.postal.municipalityKey(v.Form["postal_code"])},
 		Channel: "web",
 	}
-	reg, err := p.app.RegisterResident(r.Context(), app.Registration{Resident: res})
+	in := app.Registration{Resident: res}
+	ss := sessionFrom(r.Context())
+	switch {
+	case v.Proxy: // a signed-in proxy registers another person
+		in.ProxyID, in.ProxyToken = ss.ProxyID, ss.ProxyToken
+	case asProxy:
+		in.Proxy = &domain.Proxy{Name: nfc(v.Form["proxy_name"]), Phone: v.Form["proxy_phone"], Email: v.Form["proxy_email"]}
+	}
+	reg, err := p.app.RegisterResident(r.Context(), in)
 	if err != nil {
 		status, msg, field := failure(err, v.L)
 		if status >= 500 {
 			p.log.ErrorContext(r.Context(), "web: register", "err", err)
 		}
 		field = strings.TrimPrefix(field, "address.")
+		if f, ok := strings.CutPrefix(field, "proxy."); ok {
+			field = "proxy_" + f
+		}
 		if field == "municipality_key" {
 			field = "postal_code"
 		}
@@ -105,7 +128,13 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, status, v)
 		return
 	}
-	s := &session{ID: sessionFrom(r.Context()).ID, ResidentID: reg.Resident.ID, Token: reg.AccessToken}
+	s := &session{ID: ss.ID, ResidentID: reg.Resident.ID, Token: reg.AccessToken}
+	switch {
+	case v.Proxy:
+		s.ProxyID, s.ProxyToken, s.Token = ss.ProxyID, ss.ProxyToken, ss.ProxyToken
+	case reg.ProxyToken != "":
+		s.ProxyID, s.ProxyToken, s.Token = reg.ProxyID, reg.ProxyToken, reg.ProxyToken
+	}
 	p.sessions.save(w, r, s)
 	http.Redirect(w, r, "/konto", http.StatusSeeOther)
 }
@@ -149,6 +178,17 @@ func (p *portal) account(w http.ResponseWriter, r *http.Request) {
 		v.Appt = p.apptView(ctx, ap, v.L)
 	}
 	v.Waitlist = s.Waitlist != ""
+	if s.ProxyID != "" {
+		people, err := p.app.ResidentsOfProxy(ctx, s.ProxyID, s.ProxyToken)
+		if err != nil {
+			p.fail(w, r, v, err)
+			return
+		}
+		for _, m := range people {
+			v.People = append(v.People, personView{ID: m.Resident.ID, Name: m.Resident.GivenNames + " " + m.Resident.FamilyName,
+				Birth: germanDate(m.Resident.BirthDate), Current: m.Resident.ID == s.ResidentID, Booked: m.Reference != ""})
+		}
+	}
 	p.render(w, r, http.StatusOK, v)
 }
 

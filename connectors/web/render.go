@@ -81,6 +81,14 @@ type view struct {
 	Gated     bool
 	Indics    []string
 	Dash      *dashData
+	Proxy     bool // a proxy (relative) is signed in
+	People    []personView
+}
+
+// personView is one person a signed-in proxy manages.
+type personView struct {
+	ID, Name, Birth string
+	Current, Booked bool
 }
 
 type entitlementView struct {
@@ -116,7 +124,7 @@ type slotOption struct {
 
 func (p *portal) view(r *http.Request, page string) *view {
 	s := sessionFrom(r.Context())
-	v := &view{Page: page, L: langOf(r), Path: r.URL.Path, SignedIn: s.ResidentID != "" || s.Reference != "",
+	v := &view{Page: page, L: langOf(r), Path: r.URL.Path, SignedIn: s.ResidentID != "" || s.Reference != "", Proxy: s.ProxyID != "",
 		Form: map[string]string{}, Errs: map[string]string{}, Checked: map[string]bool{}}
 	if s.ID != "" {
 		v.CSRF = p.sessions.csrfToken(s)

@@ -28,6 +28,8 @@ type session struct {
 	Token      string `json:"t,omitempty"` // the resident's access token (books)
 	Reference  string `json:"a,omitempty"` // the resident's appointment series
 	Waitlist   string `json:"w,omitempty"` // centre of a waitlist entry
+	ProxyID    string `json:"p,omitempty"` // signed-in proxy (relative) managing ResidentID and others
+	ProxyToken string `json:"q,omitempty"` // the proxy's access token (registers, switches, books)
 }
 
 type sessionKey struct{}

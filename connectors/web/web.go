@@ -36,6 +36,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaxhub/vaxhub/connectors/print/letter"
 	"github.com/vaxhub/vaxhub/connectors/web/waitingroom"
 	"github.com/vaxhub/vaxhub/core/app"
 )
@@ -90,6 +91,11 @@ type Config struct {
 	// Dashboard, when set, serves the staff operations dashboard at
 	// /dashboard (see DashboardConfig); nil: /dashboard is not found.
 	Dashboard *DashboardConfig
+
+	// Letters renders the confirmation letter residents download from their
+	// account (connectors/print/letter). Default: letter.New with the
+	// campaign's embedded enclosures and App.Location.
+	Letters *letter.Renderer
 
 	// SlotDays is how many days ahead the slot page looks. Default 14, at
 	// most 31.
@@ -155,6 +161,7 @@ type portal struct {
 	ipLimit  *buckets
 	sidLimit *buckets
 	blocked  *prometheus.CounterVec
+	letters  *letter.Renderer
 	handler  http.Handler
 }
 
@@ -178,6 +185,12 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	p := &portal{cfg: cfg, app: cfg.App, log: cfg.Logger, pages: pages, sessions: ss, postal: postal,
 		ipLimit: newBuckets(cfg.IPRate, cfg.IPBurst, cfg.Now), sidLimit: newBuckets(cfg.SessionRate, cfg.SessionBurst, cfg.Now)}
+	p.letters = cfg.Letters
+	if p.letters == nil {
+		if p.letters, err = letter.New(letter.Config{Location: cfg.App.Location()}); err != nil {
+			return nil, fmt.Errorf("web: letters: %w", err)
+		}
+	}
 	p.blocked = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaxhub_web_blocked_requests_total",
 		Help: "Portal requests refused before reaching a page, by reason (rate-ip, rate-session, csrf, waf).",
@@ -205,6 +218,8 @@ func (p *portal) routes() http.Handler {
 	mux.HandleFunc("GET /registrieren", p.registerForm)
 	mux.HandleFunc("POST /registrieren", p.register)
 	mux.HandleFunc("GET /konto", p.account)
+	mux.HandleFunc("POST /konto/person", p.switchPerson)
+	mux.HandleFunc("GET /konto/terminbestaetigung.pdf", p.confirmationPDF)
 	mux.HandleFunc("GET /zentren", p.centres)
 	mux.HandleFunc("GET /termin", p.findForm)
 	mux.HandleFunc("POST /termin", p.find)
