@@ -206,22 +206,7 @@ func Start(ctx context.Context, d Deps) (stop func(), err error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := consumer.Run(rctx); err != nil {
-			c.log.Error("register consumer stopped", "err", err)
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			_ = c.Close()
-		})
-	}, nil
+	return bus.Run(ctx, c.log, func() { _ = c.Close() }, map[string]func(context.Context) error{"register consumer": consumer.Run}), nil
 }
 
 // Handle verifies the resident of one resident.registered event and applies

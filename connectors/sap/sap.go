@@ -250,43 +250,20 @@ func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 			return nil, err
 		}
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		select {
-		case <-ctx.Done():
-			cancel()
-		case <-runCtx.Done():
-		}
-	}()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); c.RunPoller(runCtx) }()
-	go func() {
-		defer wg.Done()
-		if err := cons.Run(runCtx); err != nil {
-			c.log.Error("goods-issue consumer stopped", "err", err)
-		}
-	}()
-	if transfers != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := transfers.Run(runCtx); err != nil {
-				c.log.Error("mobile transfer consumer stopped", "err", err)
-			}
-		}()
+	parts := map[string]func(context.Context) error{
+		"poller":               func(ctx context.Context) error { c.RunPoller(ctx); return nil },
+		"goods-issue consumer": cons.Run,
 	}
+	if transfers != nil {
+		parts["mobile transfer consumer"] = transfers.Run
+	}
+	stop = bus.Run(ctx, c.log, func() {
+		if c.ownsCl {
+			_ = c.odata.cl.Close()
+		}
+	}, parts)
 	c.log.Info("SAP connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			if c.ownsCl {
-				_ = c.odata.cl.Close()
-			}
-		})
-	}, nil
+	return stop, nil
 }
 
 // NewConsumer returns the consumer of appointment.dose-administered (group

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -228,32 +227,12 @@ func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 		c.Close()
 		return nil, err
 	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	go func() {
-		select {
-		case <-ctx.Done():
-			cancel()
-		case <-runCtx.Done():
-		}
-	}()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); c.RunPoller(runCtx) }()
-	go func() {
-		defer wg.Done()
-		if err := cons.Run(runCtx); err != nil {
-			c.log.Error("work-order consumer stopped", "err", err)
-		}
-	}()
+	stop = bus.Run(ctx, c.log, c.Close, map[string]func(context.Context) error{
+		"poller":              func(ctx context.Context) error { c.RunPoller(ctx); return nil },
+		"work-order consumer": cons.Run,
+	})
 	c.log.Info("ServiceNow connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			c.Close()
-		})
-	}, nil
+	return stop, nil
 }
 
 // NewConsumer returns the consumer of mobile.campaign-planned (group

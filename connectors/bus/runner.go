@@ -1,0 +1,46 @@
+package bus
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+)
+
+// Run starts each of fns in its own goroutine with a context that ends when
+// ctx ends or stop is called, and returns stop: it cancels them, waits until
+// every one has returned, then runs after (may be nil). A function that
+// returns an error while running is logged with its name. Connectors use it
+// for their pollers and consumers.
+func Run(ctx context.Context, log *slog.Logger, after func(), fns map[string]func(context.Context) error) (stop func()) {
+	if log == nil {
+		log = slog.Default()
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	var wg sync.WaitGroup
+	for name, fn := range fns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(runCtx); err != nil && runCtx.Err() == nil {
+				log.Error("stopped with an error", "part", name, "err", err)
+			}
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			if after != nil {
+				after()
+			}
+		})
+	}
+}
