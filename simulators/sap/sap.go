@@ -582,60 +582,15 @@ func (s *Simulator) serveAdvance(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method))
 		return
 	}
-	var in struct {
-		By string `json:"by"`
-		To string `json:"to"`
-	}
-	in.By = r.URL.Query().Get("by")
-	in.To = r.URL.Query().Get("to")
-	if in.By == "" && in.To == "" {
-		if err := decodeStrict(r.Body, &in); err != nil {
-			writeAdminError(w, http.StatusBadRequest, err)
-			return
-		}
-	}
-	var d time.Duration
-	switch {
-	case in.By != "" && in.To != "":
-		writeAdminError(w, http.StatusBadRequest, errors.New(`give "by" or "to", not both`))
-		return
-	case in.By != "":
-		v, err := parseDuration(in.By)
-		if err != nil || v < 0 {
-			writeAdminError(w, http.StatusBadRequest, fmt.Errorf(`"by" %q: want a duration such as "36h", "7d" or "90m"`, in.By))
-			return
-		}
-		d = v
-	case in.To != "":
-		t, err := parseLiteralTime(in.To)
-		if err != nil {
-			writeAdminError(w, http.StatusBadRequest, fmt.Errorf(`"to" %q: want a time such as "2021-02-01T00:00:00Z"`, in.To))
-			return
-		}
-		d = t.Sub(s.clock.Now())
-		if d < 0 {
-			writeAdminError(w, http.StatusBadRequest, fmt.Errorf(`"to" %s is before the simulated time %s: the clock never goes back`, in.To, s.clock.Now().Format(time.RFC3339)))
-			return
-		}
-	default:
-		writeAdminError(w, http.StatusBadRequest, errors.New(`send {"by":"24h"} or {"to":"2021-02-01T00:00:00Z"}`))
+	d, err := s.clock.AdvanceBy(r, parseLiteralTime)
+	if err != nil {
+		writeAdminError(w, http.StatusBadRequest, err)
 		return
 	}
 	s.Advance(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	writeView(w, s.clockView())
-}
-
-// parseDuration is time.ParseDuration plus whole days ("7d").
-func parseDuration(v string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		var n int
-		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && fmt.Sprint(n) == days {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	}
-	return time.ParseDuration(v)
 }
 
 func decodeStrict(body io.Reader, v any) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vaxhub/vaxhub/simulators/simclock"
 	"io"
 	"net/http"
 	"sort"
@@ -84,62 +85,20 @@ func (s *Simulator) serveAdvance(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, "POST")
 		return
 	}
-	var in struct {
-		By string `json:"by"`
-		To string `json:"to"`
-	}
-	in.By, in.To = r.URL.Query().Get("by"), r.URL.Query().Get("to")
-	if in.By == "" && in.To == "" {
-		if err := decodeStrict(r.Body, &in); err != nil {
-			writeAdminError(w, http.StatusBadRequest, err)
-			return
+	d, err := s.clock.AdvanceBy(r, func(v string) (time.Time, error) {
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t, nil
 		}
-	}
-	var d time.Duration
-	switch {
-	case in.By != "" && in.To != "":
-		writeAdminError(w, http.StatusBadRequest, errors.New(`give "by" or "to", not both`))
-		return
-	case in.By != "":
-		v, err := parseDuration(in.By)
-		if err != nil || v < 0 {
-			writeAdminError(w, http.StatusBadRequest, fmt.Errorf(`"by" %q: want a duration such as "36h", "2d" or "90m"`, in.By))
-			return
-		}
-		d = v
-	case in.To != "":
-		t, err := time.Parse(time.RFC3339, in.To)
-		if err != nil {
-			t, err = parseSNTime(in.To)
-		}
-		if err != nil {
-			writeAdminError(w, http.StatusBadRequest, fmt.Errorf(`"to" %q: want a time such as "2021-01-05T08:00:00Z"`, in.To))
-			return
-		}
-		d = t.Sub(s.clock.Now())
-		if d < 0 {
-			writeAdminError(w, http.StatusBadRequest, fmt.Errorf(`"to" %s is before the simulated time %s: the clock never goes back`, in.To, s.clock.Now().Format(time.RFC3339)))
-			return
-		}
-	default:
-		writeAdminError(w, http.StatusBadRequest, errors.New(`send {"by":"6h"} or {"to":"2021-01-05T08:00:00Z"}`))
+		return parseSNTime(v)
+	})
+	if err != nil {
+		writeAdminError(w, http.StatusBadRequest, err)
 		return
 	}
 	s.Advance(d)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	writeView(w, http.StatusOK, s.clockView())
-}
-
-// parseDuration is time.ParseDuration plus whole days ("2d").
-func parseDuration(v string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		var n int
-		if _, err := fmt.Sscanf(days, "%d", &n); err == nil && fmt.Sprint(n) == days {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	}
-	return time.ParseDuration(v)
 }
 
 type dispatchView struct {
@@ -398,7 +357,7 @@ func (s *Simulator) serveRateLimit(w http.ResponseWriter, r *http.Request) {
 	}
 	var win time.Duration
 	if in.Window != "" {
-		d, err := parseDuration(in.Window)
+		d, err := simclock.ParseDuration(in.Window)
 		if err != nil || d <= 0 {
 			writeAdminError(w, http.StatusBadRequest, fmt.Errorf("window %q: want a positive duration such as 1h", in.Window))
 			return
