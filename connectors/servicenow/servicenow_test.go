@@ -276,7 +276,7 @@ func TestPlannerOutageWith429And5xxLosesNothing(t *testing.T) {
 	e.issue("issue-1", batch, 40)
 	// The planner's own rate limit (X-RateLimit-*, Retry-After) and injected
 	// 5xx, 429 and a short outage.
-	e.admin(http.MethodPost, "/_sim/rate-limit", map[string]any{"limit": 10, "users": map[string]int{"sim": 0}, "window": "1s"}, nil)
+	e.admin(http.MethodPost, "/_sim/rate-limit", map[string]any{"limit": 3, "users": map[string]int{"sim": 0}, "window": "1s"}, nil)
 	if err := e.sim.Faults().Set(faults.Faults{Errors: &faults.Errors{Rate: 0.2, Status: 503},
 		RateLimit: &faults.RateLimit{Every: 7, RetryAfter: 1}}); err != nil {
 		t.Fatal(err)
