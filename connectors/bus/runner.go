@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Run starts each of fns in its own goroutine with a context that ends when
@@ -43,4 +44,23 @@ func Run(ctx context.Context, log *slog.Logger, after func(), fns map[string]fun
 			}
 		})
 	}
+}
+
+// WaitOutOutages returns a copy of c for a consumer that calls an outside
+// system: a transient failure (the system down, its breaker open) is retried
+// without end, with a backoff capped at two seconds so that it catches up
+// soon after the system is back, and the event waits in Kafka meanwhile.
+// Permanent failures still go to the dead-letter topic (dlq when c has none).
+func (c ConsumerConfig) WaitOutOutages(dlq Publisher) ConsumerConfig {
+	c.MaxRetries = 1 << 30
+	if c.BackoffMin == 0 {
+		c.BackoffMin = 200 * time.Millisecond
+	}
+	if c.BackoffMax == 0 || c.BackoffMax > 2*time.Second {
+		c.BackoffMax = 2 * time.Second
+	}
+	if c.DLQ == nil && dlq != nil {
+		c.DLQ = dlq
+	}
+	return c
 }

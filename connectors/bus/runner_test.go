@@ -50,3 +50,18 @@ func TestRunStopsWhenTheParentContextEnds(t *testing.T) {
 		t.Fatal("the part did not see the parent's end")
 	}
 }
+
+func TestWaitOutOutagesRetriesWithoutEndAndKeepsGivenSettings(t *testing.T) {
+	pub := &KafkaPublisher{}
+	c := ConsumerConfig{}.WaitOutOutages(pub)
+	if c.MaxRetries < 1<<20 || c.BackoffMin != 200*time.Millisecond || c.BackoffMax != 2*time.Second || c.DLQ != pub {
+		t.Fatalf("defaults: %+v", c)
+	}
+	given := ConsumerConfig{BackoffMin: 10 * time.Millisecond, BackoffMax: 300 * time.Millisecond}.WaitOutOutages(nil)
+	if given.BackoffMin != 10*time.Millisecond || given.BackoffMax != 300*time.Millisecond || given.DLQ != nil {
+		t.Fatalf("given settings changed: %+v", given)
+	}
+	if capped := (ConsumerConfig{BackoffMax: time.Minute}).WaitOutOutages(nil); capped.BackoffMax != 2*time.Second {
+		t.Fatalf("backoff not capped: %v", capped.BackoffMax)
+	}
+}

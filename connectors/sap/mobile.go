@@ -99,17 +99,7 @@ func (c *Connector) NewTransferConsumer(template bus.ConsumerConfig) (*bus.Consu
 	cfg.Group = TransferGroup
 	cfg.Name = TransferConsumer
 	cfg.Handler = c.HandleTransferRequested
-	cfg.MaxRetries = 1 << 30
-	if cfg.BackoffMin == 0 {
-		cfg.BackoffMin = 200 * time.Millisecond
-	}
-	if cfg.BackoffMax == 0 || cfg.BackoffMax > 2*time.Second {
-		cfg.BackoffMax = 2 * time.Second
-	}
-	if cfg.DLQ == nil && c.pub != nil {
-		cfg.DLQ = c.pub
-	}
-	return bus.NewConsumer(cfg)
+	return bus.NewConsumer(cfg.WaitOutOutages(c.pub))
 }
 
 // HandleTransferRequested makes SAP's stock at the team's storage location

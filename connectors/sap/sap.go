@@ -276,15 +276,5 @@ func (c *Connector) NewConsumer(template bus.ConsumerConfig) (*bus.Consumer, err
 	cfg.Group = Group
 	cfg.Name = Consumer
 	cfg.Handler = c.HandleDoseAdministered
-	cfg.MaxRetries = 1 << 30
-	if cfg.BackoffMin == 0 {
-		cfg.BackoffMin = 200 * time.Millisecond
-	}
-	if cfg.BackoffMax == 0 || cfg.BackoffMax > 2*time.Second {
-		cfg.BackoffMax = 2 * time.Second // catch up soon after SAP is back
-	}
-	if cfg.DLQ == nil && c.pub != nil {
-		cfg.DLQ = c.pub
-	}
-	return bus.NewConsumer(cfg)
+	return bus.NewConsumer(cfg.WaitOutOutages(c.pub))
 }
