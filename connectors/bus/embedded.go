@@ -121,6 +121,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("bus: embedded broker on %s: %w", addr, err)
 	}
 	e := &Embedded{c: c, addrs: c.ListenAddrs(), users: users}
+	if err := advertiseSASLHandshakeV0(ctx, c, e.addrs[0]); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if err := e.setACLs(ctx, admin, cfg.Users); err != nil {
 		c.Close()
 		return nil, err
