@@ -135,7 +135,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 		}
 	}
 	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
-		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_LOG_LEVEL": &c.LogLevel,
+		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_KAFKA_ADDR": &c.KafkaAddr, "VAXHUB_LOG_LEVEL": &c.LogLevel,
 		"VAXHUB_TIME_ZONE": &c.TimeZone, "VAXHUB_SAP_URL": &c.SAP.URL, "VAXHUB_SAP_USER": &c.SAP.User,
 		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client, "VAXHUB_REGISTER_URL": &c.Register.URL, "VAXHUB_HOTLINE_ADDR": &c.HotlineAddr,
 		"VAXHUB_SERVICENOW_URL": &c.ServiceNow.URL, "VAXHUB_SERVICENOW_USER": &c.ServiceNow.User, "VAXHUB_SERVICENOW_PASSWORD": &c.ServiceNow.Password,

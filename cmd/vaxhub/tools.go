@@ -47,6 +47,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // (-user, default operator): brokers from -brokers, KAFKA_BROKERS, the config
 // file (-config or VAXHUB_CONFIG: its SASL and TLS settings and kafka_users
 // too; KAFKA_SASL_* over them), else the embedded broker's default address
+// (VAXHUB_KAFKA_ADDR, the config file's kafka_addr, default 127.0.0.1:9092)
 // with the user's password from <data dir>/kafka-users.json (-data-dir,
 // VAXHUB_DATA_DIR, the config file's data_dir, default .vaxhub). Reading it
 // has no side effects (unlike loadConfig, it creates no data key and no
@@ -71,6 +72,9 @@ func toolKafka(fs *flag.FlagSet) func() (bus.Config, error) {
 		}
 		if v := os.Getenv("VAXHUB_DATA_DIR"); v != "" {
 			c.DataDir = v
+		}
+		if v := os.Getenv("VAXHUB_KAFKA_ADDR"); v != "" {
+			c.KafkaAddr = v
 		}
 		if *dataDir != "" {
 			c.DataDir = *dataDir
