@@ -139,3 +139,34 @@ func eventID(t *testing.T, payload []byte) string {
 	}
 	return env.ID
 }
+
+func TestTransferRequestMustMatchTheCoresCampaign(t *testing.T) {
+	day := domain.Date{Year: 2021, Month: 4, Day: 14}
+	camp := &domain.MobileCampaign{Team: "MT03", CentreID: "riesa", Day: day, Version: 2, Doses: map[domain.ProductID]int{domain.Comirnaty: 12}}
+	ok := domain.MobileTransferRequested{CampaignID: "c", Version: 2, Team: "MT03", CentreID: "riesa", Day: "2021-04-14",
+		Doses: []domain.ProductDose{{Product: domain.Comirnaty, Doses: 12}}}
+	for name, tc := range map[string]struct {
+		change func(*domain.MobileTransferRequested)
+		want   string
+	}{
+		"as in the core":  {func(*domain.MobileTransferRequested) {}, ""},
+		"a newer version": {func(d *domain.MobileTransferRequested) { d.Version = 3 }, "unknown-version"},
+		"more doses": {func(d *domain.MobileTransferRequested) {
+			d.Doses = []domain.ProductDose{{Product: domain.Comirnaty, Doses: 500}}
+		}, refusedDiffers},
+		"another product": {func(d *domain.MobileTransferRequested) { d.Doses[0].Product = domain.Janssen }, refusedDiffers},
+		"an extra product": {func(d *domain.MobileTransferRequested) {
+			d.Doses = append(d.Doses, domain.ProductDose{Product: domain.Janssen, Doses: 1})
+		}, refusedDiffers},
+		"another team":   {func(d *domain.MobileTransferRequested) { d.Team = "MT04" }, refusedDiffers},
+		"another centre": {func(d *domain.MobileTransferRequested) { d.CentreID = "dresden" }, refusedDiffers},
+	} {
+		d := ok
+		d.Doses = append([]domain.ProductDose(nil), ok.Doses...)
+		tc.change(&d)
+		dd, _ := domain.ParseDate(d.Day)
+		if got := transferMismatch(camp, d, dd); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
+	}
+}
