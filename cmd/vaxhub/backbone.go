@@ -70,8 +70,14 @@ func eventTopics(reg *schemas.Registry) []string {
 // its shard leases, the embedded broker writes its data directory; it returns
 // an error if that does not happen before ctx's deadline.
 func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prometheus.Registry, log *slog.Logger) (stop func(context.Context) error, err error) {
+	registry, err := schemas.Load()
+	if err != nil {
+		return nil, err
+	}
+	topics := eventTopics(registry)
 	kcfg := cfg.Kafka
 	kcfg.Brokers = cfg.kafkaBrokers()
+	creds := busCredentials{base: kcfg, perUser: cfg.KafkaUsers}
 	replication := cfg.KafkaReplicationFactor
 	var broker *bus.Embedded
 	if len(kcfg.Brokers) == 0 {
@@ -82,18 +88,25 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("kafka data dir: %w", err)
 		}
-		broker, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: cfg.KafkaAddr, DataDir: dir, Partitions: cfg.KafkaPartitions})
+		// Every part of the hub, the operator and the tester have their own
+		// SCRAM user; the passwords are made at the first start.
+		passwords, err := ensureKafkaUsers(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		broker, err = bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: cfg.KafkaAddr, DataDir: dir, Partitions: cfg.KafkaPartitions,
+			Users: embeddedUsers(passwords, topics)})
 		if err != nil {
 			return nil, err
 		}
 		cfg.KafkaAddr = broker.Addrs()[0] // the real port, when 0 was asked for
-		// The embedded broker speaks neither SASL nor TLS.
-		kcfg.SASL, kcfg.TLS = bus.SASLConfig{}, bus.TLSConfig{}
 		kcfg.Brokers = broker.Addrs()
+		creds = busCredentials{base: kcfg, embedded: passwords}
 		if replication == 0 {
 			replication = 1
 		}
-		log.Info("embedded Kafka broker started", "addr", cfg.KafkaAddr, "data_dir", dir)
+		log.Info("embedded Kafka broker started", "addr", cfg.KafkaAddr, "data_dir", dir, "sasl", bus.EmbeddedMechanism,
+			"users_file", kafkaUsersPath(cfg.DataDir))
 	} else if replication == 0 {
 		replication = 3
 	}
@@ -102,16 +115,22 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 			broker.Close()
 		}
 	}
+	var closers []func() error // publishers, closed last
 	fail := func(err error) (func(context.Context) error, error) {
+		for _, c := range closers {
+			_ = c()
+		}
 		closeBroker()
 		return nil, err
 	}
-
-	registry, err := schemas.Load()
-	if err != nil {
-		return fail(err)
+	publisher := func(user string) (*bus.KafkaPublisher, error) {
+		p, err := bus.NewPublisher(creds.must(user))
+		if err == nil {
+			closers = append(closers, p.Close)
+		}
+		return p, err
 	}
-	topics := eventTopics(registry)
+
 	partitions := cfg.KafkaPartitions
 	if partitions <= 0 {
 		partitions = 6
@@ -121,7 +140,7 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 		specs = append(specs, bus.TopicSpec{Name: t, Partitions: partitions, ReplicationFactor: replication})
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bus.EnsureTopics(tctx, kcfg, specs)
+	err = bus.EnsureTopics(tctx, creds.must(busAdmin), specs)
 	cancel()
 	if err != nil {
 		return fail(err)
@@ -131,22 +150,24 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	if err != nil {
 		return fail(fmt.Errorf("bus metrics: %w", err))
 	}
-	pub, err := bus.NewPublisher(kcfg)
+	pub, err := publisher(busRelay)
 	if err != nil {
 		return fail(err)
 	}
 	outbox := store.NewOutbox(parts.pool)
 	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Metrics: metrics, Logger: log})
 	if err != nil {
-		pub.Close()
 		return fail(err)
 	}
-	router := bus.NewRouter(bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log,
-		ShutdownTimeout: consumerShutdown})
+	// consumer is the consumer template of one part: its own user.
+	consumer := func(user string) bus.ConsumerConfig {
+		return bus.ConsumerConfig{Kafka: creds.must(user), Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown}
+	}
+	router := bus.NewRouter(consumer(busAudit))
 	router.Use(bus.CorrelationIDMiddleware)
+	routers := []*bus.Router{router}
 	var printConn *print.Connector
 	if err := audit.New(parts.pool, log).Register(router, topics); err != nil {
-		pub.Close()
 		return fail(err)
 	}
 
@@ -156,13 +177,14 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 				ClientSecret: orDefault(cfg.Print.ClientSecret, "sim"), Organisation: orDefault(cfg.Print.Organisation, printsim.DefaultOrganisation),
 				WebhookSecret: cfg.Print.WebhookSecret, HTTP: httpclient.Config{Registerer: reg}}})
 		if err != nil {
-			pub.Close()
 			return fail(fmt.Errorf("print connector: %w", err))
 		}
-		if err := conn.Register(router); err != nil {
-			pub.Close()
+		printRouter := bus.NewRouter(consumer(busPrint))
+		printRouter.Use(bus.CorrelationIDMiddleware)
+		if err := conn.Register(printRouter); err != nil {
 			return fail(err)
 		}
+		routers = append(routers, printRouter)
 		printConn = conn
 		parts.letters = conn.StaffHandler(func(r *http.Request) (string, error) { return api.StaffName(r), nil }) // the API checks the role first
 		if parts.mounts == nil {
@@ -181,50 +203,56 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	}
 	stopSAP := func() {}
 	if cfg.SAP.URL != "" {
-		stopSAP, err = sap.Start(runCtx, sap.Deps{Pool: parts.pool, App: parts.app, Publisher: pub,
-			Consumer: bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
-			Config: sap.Config{BaseURL: cfg.SAP.URL, User: orDefault(cfg.SAP.User, "sim"), Password: orDefault(cfg.SAP.Password, "sim"),
-				SAPClient: orDefault(cfg.SAP.Client, "100"), Registerer: reg, Logger: log}})
+		sapPub, err := publisher(busSAP) // its dead letters
+		if err == nil {
+			stopSAP, err = sap.Start(runCtx, sap.Deps{Pool: parts.pool, App: parts.app, Publisher: sapPub, Consumer: consumer(busSAP),
+				Config: sap.Config{BaseURL: cfg.SAP.URL, User: orDefault(cfg.SAP.User, "sim"), Password: orDefault(cfg.SAP.Password, "sim"),
+					SAPClient: orDefault(cfg.SAP.Client, "100"), Registerer: reg, Logger: log}})
+		}
 		if err != nil {
 			cancelRun()
-			pub.Close()
 			return fail(fmt.Errorf("SAP connector: %w", err))
 		}
 	}
 	stopServiceNow := func() {}
 	if cfg.ServiceNow.URL != "" {
 		mob, err := app.NewMobile(parts.app, parts.store)
+		var snPub *bus.KafkaPublisher
 		if err == nil {
-			stopServiceNow, err = servicenow.Start(runCtx, servicenow.Deps{Pool: parts.pool, Mobile: mob, Publisher: pub,
-				Consumer: bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
+			snPub, err = publisher(busServiceNow) // its dead letters
+		}
+		if err == nil {
+			stopServiceNow, err = servicenow.Start(runCtx, servicenow.Deps{Pool: parts.pool, Mobile: mob, Publisher: snPub,
+				Consumer: consumer(busServiceNow),
 				Config: servicenow.Config{BaseURL: cfg.ServiceNow.URL, User: orDefault(cfg.ServiceNow.User, "sim"),
 					Password: orDefault(cfg.ServiceNow.Password, "sim"), Registerer: reg, Logger: log}})
 		}
 		if err != nil {
 			stopSAP()
 			cancelRun()
-			pub.Close()
 			return fail(fmt.Errorf("servicenow connector: %w", err))
 		}
 	}
 	stopRegister := func() {}
 	if cfg.Register.URL != "" {
 		stopRegister, err = register.Start(runCtx, register.Deps{App: parts.app, Config: register.Config{BaseURL: cfg.Register.URL},
-			Consumer:   bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
+			Consumer:   consumer(busRegister),
 			Registerer: reg, Logger: log})
 		if err != nil {
 			stopSAP()
 			stopServiceNow()
 			cancelRun()
-			pub.Close()
 			return fail(fmt.Errorf("register connector: %w", err))
 		}
 	}
 	var wg sync.WaitGroup
-	var relayErr, routerErr error
-	wg.Add(2)
+	var relayErr error
+	routerErrs := make([]error, len(routers))
+	wg.Add(1 + len(routers))
 	go func() { defer wg.Done(); relayErr = relay.Run(runCtx) }()
-	go func() { defer wg.Done(); routerErr = router.Run(runCtx) }()
+	for i, r := range routers {
+		go func() { defer wg.Done(); routerErrs[i] = r.Run(runCtx) }()
+	}
 	log.Info("event backbone started", "brokers", strings.Join(kcfg.Brokers, ","), "topics", topics,
 		"partitions", partitions, "consumers", audit.Group)
 
@@ -240,11 +268,13 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 			go func() { wg.Wait(); close(done) }()
 			select {
 			case <-done:
-				stopErr = errors.Join(relayErr, routerErr)
+				stopErr = errors.Join(append([]error{relayErr}, routerErrs...)...)
 			case <-ctx.Done():
 				stopErr = fmt.Errorf("event backbone: not stopped within the deadline: %w", ctx.Err())
 			}
-			stopErr = errors.Join(stopErr, pub.Close())
+			for _, c := range closers {
+				stopErr = errors.Join(stopErr, c())
+			}
 			outbox.Close()
 			closeBroker()
 			if stopErr == nil {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
+	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/core/store/storetest"
 	"github.com/vaxhub/vaxhub/schemas"
 )
@@ -45,9 +45,16 @@ func TestEventTopicsAreTheAggregatesOfDocsEvents(t *testing.T) {
 	}
 }
 
-func topicSize(t *testing.T, addr, topic string) int64 {
+// topicSize counts the messages of topic, read as the operator of the
+// embedded broker of dataDir.
+func topicSize(t *testing.T, addr, dataDir, topic string) int64 {
 	t.Helper()
-	conn, err := kafka.Dial("tcp", addr)
+	users, _, err := readKafkaUsers(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDialer(t, bus.Config{SASL: bus.SASLConfig{Mechanism: "scram-sha-256", Username: busOperator, Password: users[busOperator]}})
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +65,7 @@ func topicSize(t *testing.T, addr, topic string) int64 {
 	}
 	var n int64
 	for _, p := range parts {
-		pc, err := kafka.DialLeader(context.Background(), "tcp", addr, topic, p.ID)
+		pc, err := d.DialLeader(context.Background(), "tcp", addr, topic, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +149,7 @@ func TestBackboneRelaysAuditsAndKeepsEventsAcrossARestart(t *testing.T) {
 			t.Errorf("metric %s not registered (have %v)", want, names)
 		}
 	}
-	stock := topicSize(t, addr, "vaxhub.stock.v1")
+	stock := topicSize(t, addr, dataDir, "vaxhub.stock.v1")
 	if stock == 0 {
 		t.Fatal("no stock events on the broker")
 	}
@@ -168,7 +175,7 @@ func TestBackboneRelaysAuditsAndKeepsEventsAcrossARestart(t *testing.T) {
 			t.Errorf("stop after restart: %v", err)
 		}
 	}()
-	if got := topicSize(t, cfg.KafkaAddr, "vaxhub.stock.v1"); got != stock {
+	if got := topicSize(t, cfg.KafkaAddr, dataDir, "vaxhub.stock.v1"); got != stock {
 		t.Errorf("after a restart vaxhub.stock.v1 holds %d events, want %d", got, stock)
 	}
 	time.Sleep(time.Second) // the audit consumers rejoin; committed offsets mean nothing is audited twice

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/bus"
@@ -89,13 +90,24 @@ func benchBus(ctx context.Context, args []string) error {
 		return err
 	}
 
-	// One embedded broker for every phase.
-	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: *partitions})
+	// One embedded broker for every phase, with SASL/SCRAM like every
+	// embedded broker: the bench connects as a superuser of its own.
+	benchPassword := newBusPassword()
+	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: *partitions,
+		Users: []bus.User{{Name: "bench", Password: benchPassword, Superuser: true}}})
 	if err != nil {
 		return err
 	}
 	defer broker.Close()
-	kcfg := bus.Config{Brokers: broker.Addrs(), BatchTimeout: 5 * time.Millisecond} // the bus default, explicit
+	kcfg, err := broker.Config("bench")
+	if err != nil {
+		return err
+	}
+	kcfg.BatchTimeout = 5 * time.Millisecond // the bus default, explicit
+	mech, err := scram.Mechanism(scram.SHA256, "bench", benchPassword)
+	if err != nil {
+		return err
+	}
 	const topic, bareTopic = "vaxhub.appointment.v1", "vaxhub.bench.bare"
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = bus.EnsureTopics(tctx, kcfg, []bus.TopicSpec{{Name: topic, Partitions: *partitions},
@@ -164,7 +176,8 @@ func benchBus(ctx context.Context, args []string) error {
 
 	// Phase 2: a bare kafka-go Writer, same broker, message size, headers and batches.
 	w := &kafka.Writer{Addr: kafka.TCP(kcfg.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: kcfg.BatchTimeout, BatchSize: batchMsgs, BatchBytes: batchBytes, AllowAutoTopicCreation: false}
+		BatchTimeout: kcfg.BatchTimeout, BatchSize: batchMsgs, BatchBytes: batchBytes, AllowAutoTopicCreation: false,
+		Transport: &kafka.Transport{SASL: mech}} // SASL as the relay's publisher
 	msgs := make([]kafka.Message, len(events))
 	for i, e := range events {
 		msgs[i] = kafka.Message{Topic: bareTopic, Key: []byte(e.Key), Value: e.Payload, Headers: []kafka.Header{

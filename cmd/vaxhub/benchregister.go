@@ -265,7 +265,13 @@ func reasonList(m map[string]int) string {
 // dead-letter topic, the outbox relay and the register connector, with the
 // configuration `vaxhub run` gives them. stop shuts them down in order.
 func startRegisterHub(ctx context.Context, parts *hubParts, simURL string, partitions int, log *slog.Logger) (stop func(), err error) {
-	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: partitions})
+	registry, err := schemas.Load()
+	if err != nil {
+		return nil, err
+	}
+	passwords := newKafkaUsers()
+	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: partitions,
+		Users: embeddedUsers(passwords, eventTopics(registry))})
 	if err != nil {
 		return nil, err
 	}
@@ -281,17 +287,13 @@ func startRegisterHub(ctx context.Context, parts *hubParts, simURL string, parti
 		stop()
 		return nil, err
 	}
-	kcfg := bus.Config{Brokers: broker.Addrs()}
-	registry, err := schemas.Load()
-	if err != nil {
-		return fail(err)
-	}
+	creds := busCredentials{base: bus.Config{Brokers: broker.Addrs()}, embedded: passwords}
 	var specs []bus.TopicSpec
 	for _, t := range append(eventTopics(registry), bus.DLQTopic) {
 		specs = append(specs, bus.TopicSpec{Name: t, Partitions: partitions})
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bus.EnsureTopics(tctx, kcfg, specs)
+	err = bus.EnsureTopics(tctx, creds.must(busAdmin), specs)
 	cancel()
 	if err != nil {
 		return fail(err)
@@ -301,7 +303,7 @@ func startRegisterHub(ctx context.Context, parts *hubParts, simURL string, parti
 	if err != nil {
 		return fail(err)
 	}
-	pub, err := bus.NewPublisher(kcfg)
+	pub, err := bus.NewPublisher(creds.must(busRelay))
 	if err != nil {
 		return fail(err)
 	}
@@ -317,7 +319,7 @@ func startRegisterHub(ctx context.Context, parts *hubParts, simURL string, parti
 	go func() { defer close(done); _ = relay.Run(rctx) }()
 	undo = append(undo, func() { cancelRelay(); <-done })
 	stopConnector, err := register.Start(context.WithoutCancel(ctx), register.Deps{App: parts.app, Config: register.Config{BaseURL: simURL},
-		Consumer:   bus.ConsumerConfig{Kafka: kcfg, Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
+		Consumer:   bus.ConsumerConfig{Kafka: creds.must(busRegister), Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
 		Registerer: promReg, Logger: log})
 	if err != nil {
 		return fail(fmt.Errorf("register connector: %w", err))

@@ -33,6 +33,7 @@ commands:
   migrate   apply the database migrations and exit
   bench     benchmarks that print figures: "vaxhub bench booking|bus|register|portal|hotline"
   dlq       dead letters: "vaxhub dlq list [-n N]", "dlq show ID", "dlq replay ID|--all"
+  kafka     "vaxhub kafka kcat-config [-user operator|tester]": a librdkafka configuration for kcat -F
   schemas   "vaxhub schemas check [dir]": validate the schema files and their examples
   mappings  "vaxhub mappings check [dir]": validate the mapping files and run their tests
   config    print the effective configuration (secrets masked)
@@ -64,6 +65,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return cmdBench(ctx, rest)
 	case "dlq":
 		return cmdDLQ(ctx, rest)
+	case "kafka":
+		return cmdKafka(ctx, rest)
 	case "schemas":
 		return cmdSchemas(ctx, rest)
 	case "mappings":

@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,7 +87,14 @@ type config struct {
 
 	// Kafka holds SASL, TLS and producer tuning for a real cluster (keys as
 	// the bus.Config field names, case-insensitive: kafka: {sasl: {mechanism: scram-sha-512, ...}, tls: {enabled: true}}).
+	// KAFKA_SASL_MECHANISM, KAFKA_SASL_USER and KAFKA_SASL_PASSWORD set its SASL part.
+	// The embedded broker ignores it: its users are in <data_dir>/kafka-users.json.
 	Kafka bus.Config `json:"kafka"`
+	// KafkaUsers gives parts of the hub their own user on a real cluster
+	// (relay, audit, sap, servicenow, register, print; operator for the
+	// tools), e.g. kafka_users: {relay: {username: vaxhub-relay, password: ...}};
+	// a part not listed connects as the user of kafka.sasl.
+	KafkaUsers map[string]bus.SASLConfig `json:"kafka_users"`
 	// KafkaPartitions is the partition count of topics created at start-up; KafkaReplicationFactor
 	// their replication (0: 1 on the embedded broker, 3 on a real cluster).
 	KafkaPartitions        int `json:"kafka_partitions"`
@@ -126,7 +135,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 		}
 	}
 	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
-		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_LOG_LEVEL": &c.LogLevel,
+		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_KAFKA_ADDR": &c.KafkaAddr, "VAXHUB_LOG_LEVEL": &c.LogLevel,
 		"VAXHUB_TIME_ZONE": &c.TimeZone, "VAXHUB_SAP_URL": &c.SAP.URL, "VAXHUB_SAP_USER": &c.SAP.User,
 		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client, "VAXHUB_REGISTER_URL": &c.Register.URL, "VAXHUB_HOTLINE_ADDR": &c.HotlineAddr,
 		"VAXHUB_SERVICENOW_URL": &c.ServiceNow.URL, "VAXHUB_SERVICENOW_USER": &c.ServiceNow.User, "VAXHUB_SERVICENOW_PASSWORD": &c.ServiceNow.Password,
@@ -138,6 +147,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 			c.sources[name] = "env"
 		}
 	}
+	c.kafkaSASLFromEnv()
 	if v := os.Getenv("VAXHUB_REQUIRE_VERIFICATION"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -171,6 +181,20 @@ func loadConfig(args []string, m mode) (*config, error) {
 		}
 	})
 	return &c, c.finish()
+}
+
+// kafkaSASLFromEnv applies KAFKA_SASL_MECHANISM, KAFKA_SASL_USER and
+// KAFKA_SASL_PASSWORD over the config file's kafka.sasl.
+func (c *config) kafkaSASLFromEnv() {
+	for name, dst := range map[string]*string{"KAFKA_SASL_MECHANISM": &c.Kafka.SASL.Mechanism,
+		"KAFKA_SASL_USER": &c.Kafka.SASL.Username, "KAFKA_SASL_PASSWORD": &c.Kafka.SASL.Password} {
+		if v := os.Getenv(name); v != "" {
+			*dst = v
+			if c.sources != nil {
+				c.sources[name] = "env"
+			}
+		}
+	}
 }
 
 func (c *config) readFile(name string) error {
@@ -299,13 +323,30 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  hotline (SIP): %s\n", orDefault(c.HotlineAddr, "(off)"))
 	fmt.Fprintf(w, "  servicenow:    %s\n", orDefault(c.ServiceNow.URL, "(connector off)"))
 	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
-	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
-	fmt.Fprintf(w, "  print:         %s\n", orDefault(c.Print.URL, "(connector off)"))
-	fmt.Fprintf(w, "  hotline (SIP): %s\n", orDefault(c.HotlineAddr, "(off)"))
-	fmt.Fprintf(w, "  servicenow:    %s\n", orDefault(c.ServiceNow.URL, "(connector off)"))
-	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
 	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
 		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
+	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
+		// The embedded broker's users, from the credentials file.
+		users, found, err := readKafkaUsers(c.DataDir)
+		switch {
+		case err != nil:
+			fmt.Fprintf(w, "  kafka users:   %v\n", err)
+		case !found:
+			fmt.Fprintf(w, "  kafka users:   %s (made at the first start: SCRAM users %s)\n", kafkaUsersPath(c.DataDir), strings.Join(busUserNames, ", "))
+		default:
+			var names []string
+			for _, n := range busUserNames {
+				if users[n] != "" {
+					names = append(names, n+"="+mask(users[n]))
+				}
+			}
+			fmt.Fprintf(w, "  kafka users:   %s (%s): %s\n", kafkaUsersPath(c.DataDir), bus.EmbeddedMechanism, strings.Join(names, " "))
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(c.KafkaUsers)) {
+		u := c.KafkaUsers[n]
+		fmt.Fprintf(w, "  kafka user:    %s as %s password=%s\n", n, u.Username, mask(u.Password))
+	}
 	for _, t := range c.StaffTokens {
 		fmt.Fprintf(w, "  staff token:   %s roles=%s sha256=%s…\n", t.Name, strings.Join(t.Roles, "+"), t.SHA256[:8])
 	}

@@ -38,11 +38,19 @@ func TestMain(m *testing.M) {
 func TestHubKilledMidPublishPublishesEveryRowAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 6})
+	// A cluster outside the hub, with SASL: the hub connects as one user
+	// (KAFKA_SASL_*), the way it would to a real cluster without kafka_users.
+	const hubUser, hubPassword = "hub", "hub-password-of-the-sigkill-test"
+	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 6,
+		Users: []bus.User{{Name: hubUser, Password: hubPassword, Superuser: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer broker.Close()
+	hubKafka, err := broker.Config(hubUser)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dsn := storetest.NewDatabase(t)
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
@@ -78,6 +86,7 @@ func TestHubKilledMidPublishPublishesEveryRowAfterRestart(t *testing.T) {
 	start := func() *exec.Cmd {
 		cmd := exec.CommandContext(ctx, os.Args[0], "run")
 		cmd.Env = append(os.Environ(), "VAXHUB_TEST_MAIN=1", "DATABASE_URL="+dsn, "KAFKA_BROKERS="+broker.Addrs()[0],
+			"KAFKA_SASL_MECHANISM=SCRAM-SHA-256", "KAFKA_SASL_USER="+hubUser, "KAFKA_SASL_PASSWORD="+hubPassword,
 			"VAXHUB_DATA_DIR="+filepath.Join(dir, "data"), "VAXHUB_HTTP_ADDR=127.0.0.1:0", "VAXHUB_CONFIG="+cfgFile,
 			"VAXHUB_SIM_SAP_ADDR=off", "VAXHUB_SIM_REGISTER_ADDR=off", "VAXHUB_SIM_PRINT_ADDR=off", "VAXHUB_SIM_SERVICENOW_ADDR=off",
 			"VAXHUB_HOTLINE_ADDR=off", "VAXHUB_SIM_AGENTS=off", "VAXHUB_DEV_TOKEN=", "VAXHUB_LOG_LEVEL=warn")
@@ -145,7 +154,7 @@ func TestHubKilledMidPublishPublishesEveryRowAfterRestart(t *testing.T) {
 	t0 = time.Now()
 	seen := map[string]int{}
 	for topic := range topics {
-		for id, n := range eventIDsOn(t, broker.Addrs()[0], topic) {
+		for id, n := range eventIDsOn(t, hubKafka, topic) {
 			seen[id] += n
 		}
 	}
@@ -171,9 +180,10 @@ func TestHubKilledMidPublishPublishesEveryRowAfterRestart(t *testing.T) {
 }
 
 // eventIDsOn reads a whole topic and counts the event IDs of its messages.
-func eventIDsOn(t *testing.T, addr, topic string) map[string]int {
+func eventIDsOn(t *testing.T, cfg bus.Config, topic string) map[string]int {
 	t.Helper()
-	conn, err := kafka.Dial("tcp", addr)
+	addr, d := cfg.Brokers[0], testDialer(t, cfg)
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +194,7 @@ func eventIDsOn(t *testing.T, addr, topic string) map[string]int {
 	}
 	out := map[string]int{}
 	for _, p := range parts {
-		pc, err := kafka.DialLeader(context.Background(), "tcp", addr, topic, p.ID)
+		pc, err := d.DialLeader(context.Background(), "tcp", addr, topic, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,7 +203,7 @@ func eventIDsOn(t *testing.T, addr, topic string) map[string]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pc, err = kafka.DialLeader(context.Background(), "tcp", addr, topic, p.ID)
+		pc, err = d.DialLeader(context.Background(), "tcp", addr, topic, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

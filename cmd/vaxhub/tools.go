@@ -43,13 +43,20 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// toolKafka is the Kafka configuration of the tools: brokers from -brokers,
-// KAFKA_BROKERS, the config file (-config or VAXHUB_CONFIG: its SASL and TLS
-// settings too), else the embedded broker's default address. Reading it has
-// no side effects (unlike loadConfig, it creates no data key).
+// toolKafka is the Kafka configuration of the tools, as a person user
+// (-user, default operator): brokers from -brokers, KAFKA_BROKERS, the config
+// file (-config or VAXHUB_CONFIG: its SASL and TLS settings and kafka_users
+// too; KAFKA_SASL_* over them), else the embedded broker's default address
+// (VAXHUB_KAFKA_ADDR, the config file's kafka_addr, default 127.0.0.1:9092)
+// with the user's password from <data dir>/kafka-users.json (-data-dir,
+// VAXHUB_DATA_DIR, the config file's data_dir, default .vaxhub). Reading it
+// has no side effects (unlike loadConfig, it creates no data key and no
+// credentials).
 func toolKafka(fs *flag.FlagSet) func() (bus.Config, error) {
 	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated (default: KAFKA_BROKERS, the config file, else the embedded broker 127.0.0.1:9092)")
 	file := fs.String("config", os.Getenv("VAXHUB_CONFIG"), "YAML configuration file (env VAXHUB_CONFIG) for SASL/TLS settings")
+	dataDir := fs.String("data-dir", "", "data directory of `vaxhub run`, whose kafka-users.json has the embedded broker's passwords (env VAXHUB_DATA_DIR, default .vaxhub)")
+	user := fs.String("user", busOperator, "bus user: operator (read everything, replay dead letters) or tester (`vaxhub run` only: may also write every topic)")
 	return func() (bus.Config, error) {
 		c := defaultConfig()
 		if *file != "" {
@@ -63,14 +70,59 @@ func toolKafka(fs *flag.FlagSet) func() (bus.Config, error) {
 		if *brokers != "" {
 			c.KafkaBrokers = *brokers
 		}
+		if v := os.Getenv("VAXHUB_DATA_DIR"); v != "" {
+			c.DataDir = v
+		}
+		if v := os.Getenv("VAXHUB_KAFKA_ADDR"); v != "" {
+			c.KafkaAddr = v
+		}
+		if *dataDir != "" {
+			c.DataDir = *dataDir
+		}
+		c.kafkaSASLFromEnv()
 		k := c.Kafka
 		k.Brokers = c.kafkaBrokers()
+		creds := busCredentials{base: k, perUser: c.KafkaUsers}
 		if len(k.Brokers) == 0 {
+			if !isPersonUser(*user) {
+				return bus.Config{}, &usageError{fmt.Sprintf("-user %q: the embedded broker hands out operator or tester; the hub's own users stay in the hub", *user)}
+			}
+			passwords, found, err := readKafkaUsers(c.DataDir)
+			if err != nil {
+				return bus.Config{}, err
+			}
+			if !found {
+				return bus.Config{}, fmt.Errorf("no Kafka credentials in %s: the embedded broker makes them at its first start (`vaxhub run`); for a real cluster set KAFKA_BROKERS and KAFKA_SASL_*",
+					kafkaUsersPath(c.DataDir))
+			}
 			k.Brokers = []string{c.KafkaAddr}
-			k.SASL, k.TLS = bus.SASLConfig{}, bus.TLSConfig{}
+			creds = busCredentials{base: k, embedded: passwords}
 		}
-		return k, nil
+		return creds.forUser(*user)
 	}
+}
+
+// cmdKafka runs "vaxhub kafka kcat-config [-user operator|tester]".
+func cmdKafka(_ context.Context, args []string) error {
+	const use = "usage: vaxhub kafka kcat-config [-user operator|tester]   (prints a librdkafka configuration for kcat -F FILE)"
+	if len(args) == 0 || args[0] != "kcat-config" {
+		return &usageError{use}
+	}
+	fs := flag.NewFlagSet("vaxhub kafka kcat-config", flag.ContinueOnError)
+	kafkaCfg := toolKafka(fs)
+	pos, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return &usageError{use}
+	}
+	k, err := kafkaCfg()
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(toolOut, librdkafkaConfig(k, k.SASL.Username))
+	return nil
 }
 
 const dlqUsage = `usage: vaxhub dlq list [-n N] | show ID | replay ID|--all   (ID is partition:offset on vaxhub.dlq)`

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
 )
@@ -30,21 +31,31 @@ func runTool(t *testing.T, args ...string) (string, error) {
 }
 
 // testBroker starts an embedded broker on a free port with the dead-letter
-// topic and one event topic, and points KAFKA_BROKERS at it.
+// topic and one event topic, as a cluster outside the hub: KAFKA_BROKERS and
+// KAFKA_SASL_* point the tools at it as the operator (with the operator's
+// ACLs). It returns the configuration of the broker's superuser.
 func testBroker(t *testing.T) bus.Config {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 2})
+	users := []bus.User{{Name: "admin", Password: "admin-password-of-the-tests", Superuser: true},
+		{Name: "operator", Password: "operator-password-of-the-tests", ACLs: busACLs(busOperator, []string{"vaxhub.appointment.v1"})}}
+	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 2, Users: users})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	cfg := bus.Config{Brokers: e.Addrs()}
+	cfg, err := e.Config("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := bus.EnsureTopics(ctx, cfg, []bus.TopicSpec{{Name: bus.DLQTopic, Partitions: 2}, {Name: "vaxhub.appointment.v1", Partitions: 2}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("KAFKA_BROKERS", e.Addrs()[0])
+	t.Setenv("KAFKA_SASL_MECHANISM", "scram-sha-256")
+	t.Setenv("KAFKA_SASL_USER", "operator")
+	t.Setenv("KAFKA_SASL_PASSWORD", "operator-password-of-the-tests")
 	t.Setenv("VAXHUB_CONFIG", "")
 	return cfg
 }
@@ -96,7 +107,8 @@ func TestDLQToolsListShowAndReplay(t *testing.T) {
 	if err != nil || !strings.Contains(out, "replayed 1 dead letter") {
 		t.Fatalf("dlq replay: %v\n%s", err, out)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Topic: "vaxhub.appointment.v1", Partition: replayedPartition(t, cfg), MaxWait: 100 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Dialer: testDialer(t, cfg), Topic: "vaxhub.appointment.v1",
+		Partition: replayedPartition(t, cfg), MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -117,11 +129,25 @@ func TestDLQToolsListShowAndReplay(t *testing.T) {
 	}
 }
 
+// testDialer is a kafka-go dialer with cfg's SCRAM credentials.
+func testDialer(t *testing.T, cfg bus.Config) *kafka.Dialer {
+	t.Helper()
+	alg := scram.SHA256
+	if strings.EqualFold(cfg.SASL.Mechanism, "scram-sha-512") {
+		alg = scram.SHA512
+	}
+	m, err := scram.Mechanism(alg, cfg.SASL.Username, cfg.SASL.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: m}
+}
+
 // replayedPartition is the only non-empty partition of vaxhub.appointment.v1.
 func replayedPartition(t *testing.T, cfg bus.Config) int {
 	t.Helper()
 	for p := 0; p < 2; p++ {
-		conn, err := kafka.DialLeader(context.Background(), "tcp", cfg.Brokers[0], "vaxhub.appointment.v1", p)
+		conn, err := testDialer(t, cfg).DialLeader(context.Background(), "tcp", cfg.Brokers[0], "vaxhub.appointment.v1", p)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,9 +52,11 @@ func kcat(t *testing.T, stdin string, args ...string) string {
 	return out.String()
 }
 
-func consumeWithKcat(t *testing.T, broker, topic string) []kcatRecord {
+// consumeWithKcat reads topic with kcat, configured (broker, SASL user and
+// password) by the librdkafka file conf.
+func consumeWithKcat(t *testing.T, conf, topic string) []kcatRecord {
 	t.Helper()
-	out := kcat(t, "", "-C", "-b", broker, "-t", topic, "-o", "beginning", "-e", "-q", "-J")
+	out := kcat(t, "", "-F", conf, "-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J")
 	var recs []kcatRecord
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
@@ -102,13 +104,13 @@ func TestKcatSeesValidBookingEventsAndAMalformedMessageIsDeadLettered(t *testing
 
 	b := bustest.Start(t, h.Pool)
 	cfg := b.Kafka
-	broker := cfg.Brokers[0]
+	conf := b.KcatConfig(t) // the broker refuses kcat without credentials
 	waitFor(t, "the outbox to be published", 20*time.Second, func() bool {
 		return count(t, h.Pool, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`) == 0
 	})
 
 	// kcat reads the booking events; each one matches its schema.
-	recs := consumeWithKcat(t, broker, "vaxhub.appointment.v1")
+	recs := consumeWithKcat(t, conf, "vaxhub.appointment.v1")
 	var seen []string
 	for _, r := range recs {
 		if r.Payload == nil {
@@ -143,9 +145,9 @@ func TestKcatSeesValidBookingEventsAndAMalformedMessageIsDeadLettered(t *testing
 	// partition, after it), both produced by kcat.
 	startAudit(t, h.Pool, b)
 	const malformed = `{"type":"appointment.booked","subject":"not a reference","data":{"phone":"+49 351 000000"}}`
-	kcat(t, malformed+"\n", "-P", "-b", broker, "-t", "vaxhub.appointment.v1", "-k", "somekey")
+	kcat(t, malformed+"\n", "-F", conf, "-P", "-t", "vaxhub.appointment.v1", "-k", "somekey")
 	good := bookedEvent("req-kcat-good")
-	kcat(t, string(good.JSON())+"\n", "-P", "-b", broker, "-t", "vaxhub.appointment.v1", "-k", "somekey", "-H", "correlation_id=req-kcat-good")
+	kcat(t, string(good.JSON())+"\n", "-F", conf, "-P", "-t", "vaxhub.appointment.v1", "-k", "somekey", "-H", "correlation_id=req-kcat-good")
 
 	waitFor(t, "the good message's audit row", 20*time.Second, func() bool {
 		return count(t, h.Pool, `SELECT count(*) FROM audit_events WHERE event_id = $1`, good.ID) == 1
@@ -162,7 +164,7 @@ func TestKcatSeesValidBookingEventsAndAMalformedMessageIsDeadLettered(t *testing
 	// The malformed message is on vaxhub.dlq with a reason: read by kcat ...
 	var dead []kcatRecord
 	waitFor(t, "the dead letter", 10*time.Second, func() bool {
-		dead = consumeWithKcat(t, broker, bus.DLQTopic)
+		dead = consumeWithKcat(t, conf, bus.DLQTopic)
 		return len(dead) > 0
 	})
 	if len(dead) != 1 || dead[0].Payload == nil || *dead[0].Payload != malformed || *dead[0].Key != "somekey" {

@@ -21,18 +21,27 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// testUsers are the users of the test brokers: "admin", a superuser (the
+// runtime tests need no narrower one; TestEmbeddedBrokerEnforcesACLs tests
+// the ACLs).
+var testUsers = []bus.User{{Name: "admin", Password: "admin-password-of-the-tests", Superuser: true}}
+
 // startBroker starts an embedded broker on a free port for t and creates the
-// topics (each with the given partitions) plus the dead-letter topic.
+// topics (each with the given partitions) plus the dead-letter topic. cfg is
+// the superuser's.
 func startBroker(t *testing.T, dataDir string, partitions int, topics ...string) (*bus.Embedded, bus.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: dataDir, Partitions: partitions})
+	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", DataDir: dataDir, Partitions: partitions, Users: testUsers})
 	if err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
 	t.Cleanup(e.Close)
-	cfg := bus.Config{Brokers: e.Addrs()}
+	cfg, err := e.Config("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	specs := []bus.TopicSpec{{Name: bus.DLQTopic, Partitions: 2}}
 	for _, tp := range topics {
 		specs = append(specs, bus.TopicSpec{Name: tp, Partitions: partitions})

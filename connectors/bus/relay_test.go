@@ -308,7 +308,7 @@ func TestRelayWaitsOutBrokerOutage(t *testing.T) {
 		t.Fatalf("backlog with the broker down: %d, want 20 (rows wait, none marked sent)", n)
 	}
 
-	e2, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: addr, DataDir: dir})
+	e2, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: addr, DataDir: dir, Users: testUsers})
 	if err != nil {
 		t.Fatalf("restart broker on %s: %v", addr, err)
 	}

@@ -49,6 +49,7 @@ type world struct {
 	simURL string
 	conn   *lettersvc.Connector
 	staff  *httptest.Server
+	bus    *bustest.Bus
 	// creates counts POSTs that reached the letters endpoint.
 	creates atomic.Int32
 	// dropFirstAnswer, when set, makes the proxy in front of the simulator
@@ -122,7 +123,8 @@ func newWorld(t *testing.T, o options) *world {
 	w.staff = httptest.NewServer(conn.StaffHandler(nil))
 	t.Cleanup(w.staff.Close)
 
-	r := bus.NewRouter(bustest.Start(t, w.h.Pool).Consumer())
+	w.bus = bustest.Start(t, w.h.Pool)
+	r := bus.NewRouter(w.bus.Consumer())
 	if err := conn.Register(r); err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +374,39 @@ func TestCancellationAndMoveSendTheirLetters(t *testing.T) {
 	}
 	if n := len(w.sim.Letters()); n != 3 {
 		t.Errorf("%d letters printed, want 3 (confirmation, change, cancellation)", n)
+	}
+}
+
+// TestForgedCancellationSendsNoLetter: an appointment.cancelled for an
+// appointment that is still booked, written straight to the topic by the
+// tester, makes the print service receive nothing: the sender re-reads the
+// appointment from the core before it sends, finds it booked, and skips the
+// letter. A real cancellation afterwards is still sent.
+func TestForgedCancellationSendsNoLetter(t *testing.T) {
+	w := newWorld(t, options{})
+	ap := w.book(t, "Zoë Nguyễn-Ćosić Weiß")
+	w.waitStatus(t, ap.Reference, lettersvc.StatusSent, 20*time.Second)
+	printed := len(w.sim.Letters())
+
+	forged := domain.CancelledEvent(ap, "resident", "forged", w.h.Clock.Now())
+	if err := w.bus.Schemas.ValidateMessage(forged.JSON()); err != nil {
+		t.Fatalf("the forged event is not schema-valid, so it proves nothing: %v", err)
+	}
+	if err := w.bus.Publisher.Publish(ctx, bus.Message{Topic: forged.Topic(), Key: forged.Subject, Value: forged.JSON()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the forged cancellation to be handled", 20*time.Second, func() bool {
+		return w.h.Count(t, `SELECT count(*) FROM letters WHERE kind = 'cancellation' AND status IN ('skipped', 'sent', 'failed')`) == 1
+	})
+	if n := w.h.Count(t, `SELECT count(*) FROM letters WHERE kind = 'cancellation' AND status = 'skipped'`); n != 1 {
+		t.Fatalf("the forged cancellation's letter was not skipped: %+v", w.letters(t, ap.Reference))
+	}
+	if n := len(w.sim.Letters()); n != printed {
+		t.Fatalf("%d letters reached the print service after a forged cancellation, want %d", n, printed)
+	}
+	still, err := w.h.App.Appointment(ctx, ap.Reference)
+	if err != nil || still.Status != domain.SeriesBooked {
+		t.Fatalf("appointment after the forged event: %+v, %v; want still booked", still, err)
 	}
 }
 

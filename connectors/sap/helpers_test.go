@@ -225,12 +225,30 @@ func (e *env) bookAndCheckOut(centre string, product domain.ProductID, batch str
 	return refs
 }
 
-func hubDoseEvent(t *testing.T, centre string, product domain.ProductID, batch string, at time.Time) bus.Message {
+// doseEvents gives n doses of product with batch at centre through the core
+// (a delivery, then booking, check-in and check-out) and returns their
+// appointment.dose-administered events as the outbox holds them.
+func (e *env) doseEvents(centre string, product domain.ProductID, batch string, n int) []bus.Message {
+	t := e.t
 	t.Helper()
-	ref := domain.NewReference()
-	ev := domain.NewEvent("appointment.dose-administered", ref, "test", at, domain.DoseGiven{Reference: ref, ResidentID: domain.NewID(),
-		CentreID: centre, Product: product, Batch: batch, DoseNumber: 1, VaccinatorID: "vacc-1", AdministeredAt: domain.Time(at), AgeGroup: "60+"})
-	return bus.Message{Topic: "vaxhub.appointment.v1", Key: ref, Value: ev.JSON()}
+	e.h.Deliver(t, centre, product, n, e.h.Today())
+	var out []bus.Message
+	for _, ref := range e.bookAndCheckOut(centre, product, batch, n) {
+		out = append(out, e.doseEvent(ref))
+	}
+	return out
+}
+
+// doseEvent is the appointment.dose-administered event of ref in the outbox.
+func (e *env) doseEvent(ref string) bus.Message {
+	e.t.Helper()
+	var topic string
+	var payload string
+	if err := e.h.Pool.QueryRow(ctx, `SELECT topic, payload::text FROM outbox WHERE key = $1 AND event_type = 'appointment.dose-administered'`, ref).
+		Scan(&topic, &payload); err != nil {
+		e.t.Fatalf("the dose event of %s: %v", ref, err)
+	}
+	return bus.Message{Topic: topic, Key: ref, Value: []byte(payload)}
 }
 
 func isGoodsIssuePost(r *http.Request) bool {

@@ -87,6 +87,23 @@ type transferRequested struct {
 	Data domain.MobileTransferRequested `json:"data"`
 }
 
+// transferMismatch returns why camp, the campaign as the core holds it,
+// does not back the transfer request d ("" when it does).
+func transferMismatch(camp *domain.MobileCampaign, d domain.MobileTransferRequested, day domain.Date) string {
+	if camp.Version < d.Version {
+		return "unknown-version"
+	}
+	if camp.Team != d.Team || camp.CentreID != d.CentreID || camp.Day != day || len(d.Doses) != len(camp.Doses) {
+		return refusedDiffers
+	}
+	for _, pd := range d.Doses {
+		if n, ok := camp.Doses[pd.Product]; !ok || n != pd.Doses {
+			return refusedDiffers
+		}
+	}
+	return ""
+}
+
 // NewTransferConsumer returns the consumer of mobile.transfer-requested
 // (topic vaxhub.mobile.v1, group vaxhub-sap-mobile) built from template,
 // with the same retry policy as the goods-issue consumer.
@@ -153,6 +170,14 @@ func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message
 	case camp.Version > d.Version:
 		log.Info("transfer request superseded by a newer version; skipped", "current_version", camp.Version)
 		return c.markTransferProcessed(ctx, ev.ID)
+	}
+	// The event is a claim; the core is the record: a version the core does
+	// not have, or totals, team, centre or day other than the core's for
+	// this version, move nothing.
+	if reason := transferMismatch(camp, d, day); reason != "" {
+		c.refused.WithLabelValues(reason).Inc()
+		log.Warn("transfer refused: the core does not hold this request", "reason", reason)
+		return bus.Permanent(fmt.Errorf("sap: no transfer: %w: %s", ErrNotInCore, reason))
 	}
 	plant, err := c.plantOf(d.CentreID)
 	if err != nil {

@@ -53,6 +53,9 @@ type doseAdministered struct {
 // team's storage location for a dose given in the field) per
 // appointment.dose-administered event, exactly once:
 //
+//   - the dose is read from the core first (checkDoseInCore): for a dose the
+//     core does not hold as given nothing is posted, and the event goes to
+//     the dead-letter topic with reason not-in-core;
 //   - sap_goods_issues gets the event with state "posting" before the first
 //     POST; a later attempt that finds the row looks the document up by its
 //     header text (HeaderText) before it posts again;
@@ -70,6 +73,11 @@ func (c *Connector) HandleDoseAdministered(ctx context.Context, msg bus.Message)
 	}
 	if ev.ID == "" || ev.Data.CentreID == "" || ev.Data.Product == "" || ev.Data.Batch == "" || ev.Data.AdministeredAt.IsZero() {
 		return bus.Permanent(errors.New("sap: dose-administered without id, centre, product, batch or time"))
+	}
+	// The event is a claim; the core is the record. Nothing goes to SAP for
+	// a dose the core does not hold as given (a forged or altered event).
+	if err := c.checkDoseInCore(ctx, ev); err != nil {
+		return err
 	}
 	text := HeaderText(ev.ID)
 	day := c.app.DayOf(ev.Data.AdministeredAt)

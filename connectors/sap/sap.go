@@ -4,8 +4,9 @@
 // dose given in the hub becomes exactly one 201 goods issue, and Reconcile
 // compares both sides. Mobile teams' doses move by 311 transfers to the
 // teams' storage locations (mobile.go). It never writes to SAP except goods
-// issues and transfers for hub events, and never posts one twice for the
-// same event.
+// issues and transfers for hub events, never posts one twice for the same
+// event, and posts none for a dose the core does not hold as given
+// (verify.go: the bus is not trusted).
 package sap
 
 import (
@@ -184,6 +185,10 @@ type Connector struct {
 	// transfers, and every goods issue is from the cold store.
 	mobile *app.Mobile
 
+	// refused counts goods issues refused because the core does not hold
+	// the dose as given (vaxhub_sap_refused_total).
+	refused *prometheus.CounterVec
+
 	mu            sync.Mutex
 	transferPosts map[string]time.Time // campaign/version -> last POST
 }
@@ -221,7 +226,11 @@ func New(deps Deps) (*Connector, error) {
 	if mob == nil {
 		mob, _ = app.MobileOf(deps.App) // nil: no mobile campaigns
 	}
-	return &Connector{
+	refused, err := newRefusedCounter(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Connector{refused: refused,
 		cfg: cfg, odata: &odata{cl: cl, sapClient: cfg.SAPClient}, app: deps.App, pool: deps.Pool,
 		mapping: m, stockMapping: sm, pub: deps.Publisher, log: cfg.Logger.With("component", "sap"), ownsCl: owns,
 		mobile: mob,

@@ -129,7 +129,7 @@ func TestGoodsIssueTimingOutAfterSAPBookedItYieldsOneDocument(t *testing.T) {
 	cfg.Timeout = 300 * time.Millisecond
 	c := e.connector(cfg)
 	today := e.h.Today()
-	e.sapPost(c, receipt("SN05", "VAC-COMIRNATY", "EJ6701", 10, today, today.AddDays(30)))
+	e.sapPost(c, receipt("SN05", "VAC-JANSSEN", "XD6701", 10, today, today.AddDays(30)))
 
 	var swallowed atomic.Int32
 	e.proxy.hook = func(w http.ResponseWriter, r *http.Request) bool {
@@ -141,7 +141,7 @@ func TestGoodsIssueTimingOutAfterSAPBookedItYieldsOneDocument(t *testing.T) {
 		<-r.Context().Done()           // ... and the answer is lost
 		return true
 	}
-	msg := hubDoseEvent(t, "dresden", domain.Comirnaty, "EJ6701", testNow(t).Add(90*time.Minute))
+	msg := e.doseEvents("dresden", domain.Janssen, "XD6701", 1)[0]
 	err := c.HandleDoseAdministered(ctx, msg)
 	if err == nil || bus.IsPermanent(err) {
 		t.Fatalf("first attempt: %v; want a transient error (timeout)", err)
@@ -175,7 +175,7 @@ func TestGoodsIssueTimingOutAfterSAPBookedItYieldsOneDocument(t *testing.T) {
 func TestGoodsIssueSAPRefusesIsPermanent(t *testing.T) {
 	e := newEnv(t)
 	c := e.connector(e.config())
-	msg := hubDoseEvent(t, "dresden", domain.Comirnaty, "NOSUCH", testNow(t))
+	msg := e.doseEvents("dresden", domain.Janssen, "NOSUCH", 1)[0]
 	err := c.HandleDoseAdministered(ctx, msg)
 	if !bus.IsPermanent(err) || !strings.Contains(err.Error(), "M7/") {
 		t.Fatalf("got %v; want a permanent error with SAP's message", err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/simulators/faults"
 )
@@ -24,7 +23,7 @@ func TestGoodsIssueSpeed(t *testing.T) {
 	cfg := e.config()
 	c := e.connector(cfg)
 	today := e.h.Today()
-	e.sapPost(c, receipt("SN05", "VAC-COMIRNATY", "EJ6701", 100000, today, today.AddDays(60)))
+	e.sapPost(c, receipt("SN05", "VAC-JANSSEN", "XD6701", 100000, today, today.AddDays(60)))
 	e.startConnector(cfg)
 	posted := func() int { return e.h.Count(t, `SELECT count(*) FROM sap_goods_issues WHERE state = 'posted'`) }
 
@@ -32,11 +31,10 @@ func TestGoodsIssueSpeed(t *testing.T) {
 	if s := os.Getenv("SAP_SPEED_N"); s != "" {
 		n, _ = strconv.Atoi(s)
 	}
-	at := testNow(t).Add(2 * time.Hour)
-	msgs := make([]bus.Message, n)
-	for i := range msgs {
-		msgs[i] = hubDoseEvent(t, "dresden", domain.Comirnaty, "EJ6701", at)
-	}
+	// The doses are given in the core first (the connector re-reads each
+	// one there); their events are published again below, the relay's
+	// copies are the same events and change nothing.
+	msgs := e.doseEvents("dresden", domain.Janssen, "XD6701", n)
 	start := time.Now()
 	if err := e.pub.Publish(ctx, msgs...); err != nil {
 		t.Fatal(err)
@@ -48,6 +46,7 @@ func TestGoodsIssueSpeed(t *testing.T) {
 	if os.Getenv("SAP_CATCHUP") == "" {
 		return
 	}
+	later := e.doseEvents("dresden", domain.Janssen, "XD6701", 6000) // 60 s at 100 per second, given before the outage
 	if err := e.sim.Faults().Merge(faults.Faults{Outage: &faults.Outage{Duration: faults.Duration(60 * time.Second)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +54,9 @@ func TestGoodsIssueSpeed(t *testing.T) {
 	tick := time.NewTicker(100 * time.Millisecond) // 10 per tick = 100 per second
 	defer tick.Stop()
 	sent := 0
-	for time.Now().Before(outageEnd) {
+	for time.Now().Before(outageEnd) && sent+10 <= len(later) {
 		<-tick.C
-		batch := make([]bus.Message, 10)
-		for i := range batch {
-			batch[i] = hubDoseEvent(t, "dresden", domain.Comirnaty, "EJ6701", at)
-		}
+		batch := later[sent : sent+10]
 		if err := e.pub.Publish(ctx, batch...); err != nil {
 			t.Fatal(err)
 		}

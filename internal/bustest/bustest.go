@@ -1,14 +1,20 @@
 // Package bustest starts the real event backbone for integration tests: an
 // in-process Kafka-protocol broker on a free port with every event topic and
 // the dead-letter topic, a publisher, and the outbox relay of a test's
-// database. Test support only; nothing in production imports it.
+// database. The broker requires SASL/SCRAM like every embedded broker; the
+// tests connect as "tester", a superuser with a password made up per test.
+// Test support only; nothing in production imports it.
 package bustest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +29,14 @@ import (
 // Partitions is the partition count of every test topic.
 const Partitions = 3
 
+// User is the user every client of a test broker connects as.
+const User = "tester"
+
 // Bus is a running backbone.
 type Bus struct {
+	// Kafka is the configuration of the tester, a superuser.
 	Kafka     bus.Config
+	Broker    *bus.Embedded
 	Publisher *bus.KafkaPublisher
 	Schemas   *schemas.Registry
 	Logger    *slog.Logger
@@ -49,12 +60,19 @@ func Start(t testing.TB, pool *pgxpool.Pool) *Bus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: Partitions})
+	pw := make([]byte, 16)
+	_, _ = rand.Read(pw)
+	e, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: Partitions,
+		Users: []bus.User{{Name: User, Password: hex.EncodeToString(pw), Superuser: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	b := &Bus{Kafka: bus.Config{Brokers: e.Addrs()}, Schemas: reg, Logger: Logger()}
+	kcfg, err := e.Config(User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Bus{Kafka: kcfg, Broker: e, Schemas: reg, Logger: Logger()}
 	specs := []bus.TopicSpec{{Name: bus.DLQTopic, Partitions: Partitions}}
 	for _, topic := range EventTopics(reg) {
 		specs = append(specs, bus.TopicSpec{Name: topic, Partitions: Partitions})
@@ -93,6 +111,18 @@ func EventTopics(reg *schemas.Registry) []string {
 		}
 	}
 	return out
+}
+
+// KcatConfig is a librdkafka configuration file (kcat -F) for the tester.
+func (b *Bus) KcatConfig(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kcat.conf")
+	conf := fmt.Sprintf("bootstrap.servers=%s\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanisms=%s\nsasl.username=%s\nsasl.password=%s\n",
+		strings.Join(b.Kafka.Brokers, ","), bus.EmbeddedMechanism, b.Kafka.SASL.Username, b.Kafka.SASL.Password)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // Consumer is a consumer configuration with the broker, the schema
