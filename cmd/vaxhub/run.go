@@ -86,7 +86,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*hubParts, er
 		pool.Close()
 		return nil, err
 	}
-	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st},
+	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st, Attempts: st},
 		app.Config{Location: cfg.loc, Logger: log, RequireVerification: cfg.requireVerification()})
 	if err != nil {
 		pool.Close()
@@ -161,6 +161,28 @@ func cmdMigrate(ctx context.Context, args []string) error {
 	return nil
 }
 
+// frontDoor builds what answers on the HTTP address: the API, with the
+// portal (waiting room, firewall) for every path outside it and the
+// firewall in front of /api/. The waiting room's loop runs until ctx ends.
+func frontDoor(ctx context.Context, cfg *config, parts *hubParts, reg *prometheus.Registry, log *slog.Logger) (http.Handler, error) {
+	pp, err := startPortal(ctx, cfg, parts, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	mob, err := app.NewMobile(parts.app, parts.store)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
+		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
+		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
+		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
+	if err != nil {
+		return nil, err
+	}
+	return pp.withFirewall(srv), nil
+}
+
 // cmdRun starts the hub (and, in run mode, everything a laptop needs).
 func cmdRun(ctx context.Context, args []string, m mode) error {
 	cfg, err := loadConfig(args, m)
@@ -220,18 +242,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		return err
 	}
 	defer stopHotline()
-	pp, err := startPortal(ctx, cfg, parts, reg, log)
-	if err != nil {
-		return err
-	}
-	mob, err := app.NewMobile(parts.app, parts.store)
-	if err != nil {
-		return err
-	}
-	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
-		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
-		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
-		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
+	front, err := frontDoor(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
 	}
@@ -239,7 +250,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	hs := &http.Server{Handler: pp.withFirewall(srv), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	hs := &http.Server{Handler: front, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(os.Stderr, "\nvaxhub is up: portal http://%s/  API http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",

@@ -351,6 +351,37 @@ func (s *Server) joinWaitlist(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, e)
 }
 
+// identifyIn is the body of POST /api/v1/appointments/{reference}/identify.
+type identifyIn struct {
+	DateOfBirth string `json:"date_of_birth"`
+}
+
+// identifyHolder answers the appointment to whoever gives its reference and
+// the holder's date of birth (a resident without a token). Every answer goes
+// through the core's attempt ledger, shared with the portal and the
+// hotline: a wrong date and an unknown reference are the same 404, and after
+// too many failures the reference is locked (429 with Retry-After) on every
+// channel.
+func (s *Server) identifyHolder(w http.ResponseWriter, r *http.Request) {
+	var in identifyIn
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	birth, err := parseDay("date_of_birth", in.DateOfBirth)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ap, err := s.app.VerifyHolder(app.WithChannel(r.Context(), app.ChannelAPI), r.PathValue("reference"), birth)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, ap)
+}
+
 type checkInIn struct {
 	Reference   string `json:"reference"`
 	DateOfBirth string `json:"date_of_birth"`

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vaxhub/vaxhub/core/domain"
 )
@@ -55,6 +58,13 @@ func problemFor(err error) Problem {
 		return Problem{Type: "/problems/unauthenticated", Title: "Authentication required", Status: http.StatusUnauthorized, Detail: err.Error()}
 	case errors.Is(err, domain.ErrForbidden):
 		return Problem{Type: "/problems/forbidden", Title: "Forbidden", Status: http.StatusForbidden, Detail: err.Error()}
+	case errors.Is(err, domain.ErrLocked):
+		detail := "too many failed identifications: this booking reference is locked, even with the right date of birth; try again later or call the hotline"
+		if until := domain.LockedUntil(err); !until.IsZero() {
+			detail = fmt.Sprintf("too many failed identifications: this booking reference is locked until %s, even with the right date of birth; the hotline can help",
+				until.UTC().Format(time.RFC3339))
+		}
+		return Problem{Type: "/problems/locked", Title: "Too many failed attempts", Status: http.StatusTooManyRequests, Detail: detail, Code: "locked"}
 	case errors.Is(err, domain.ErrNotFound):
 		return Problem{Type: "/problems/not-found", Title: "Not found", Status: http.StatusNotFound, Detail: err.Error()}
 	case errors.As(err, &ref):
@@ -72,6 +82,9 @@ func problemFor(err error) Problem {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(err)
 	p.CorrelationID = correlationFrom(r)
+	if until := domain.LockedUntil(err); !until.IsZero() {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(until.Sub(s.app.Now()).Seconds())))))
+	}
 	if p.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "correlation_id", p.CorrelationID, "route", r.Pattern)
 	}

@@ -146,6 +146,7 @@ func (s *Server) routeTable() []route {
 		{"GET", "/api/v1/appointments/{reference}", s.getAppointment},
 		{"DELETE", "/api/v1/appointments/{reference}", s.cancelAppointment},
 		{"POST", "/api/v1/appointments/{reference}/move", s.moveAppointment},
+		{"POST", "/api/v1/appointments/{reference}/identify", s.identifyHolder},
 		{"POST", "/api/v1/waitlist", s.joinWaitlist},
 		{"POST", "/api/v1/checkins", staff(s.checkIn)},
 		{"POST", "/api/v1/checkouts", staff(s.checkOut)},

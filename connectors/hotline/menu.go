@@ -36,6 +36,23 @@ func (c *call) run(ctx context.Context) string {
 	switch {
 	case errors.Is(err, errHangup):
 		return outcomeCallerHangup
+	case errors.Is(err, errLocked):
+		// The core's attempt ledger locked the caller's number: the IVR
+		// cannot continue; an agent can help (and staff can check in).
+		c.keys.flush()
+		out, err = c.toAgent(ctx)
+		if errors.Is(err, errHangup) {
+			return outcomeCallerHangup
+		}
+		if err != nil {
+			c.ivr.cfg.Logger.Error("hotline: call failed", "call", c.id, "err", err)
+			return outcomeError
+		}
+		if out == outcomeAgentHandled {
+			return out
+		}
+		_ = c.play(ctx, "goodbye")
+		return out
 	case errors.Is(err, errGaveUp):
 		// Three attempts failed: an agent takes over.
 		c.keys.flush()
@@ -95,9 +112,16 @@ type identity struct {
 	appt     *domain.Appointment
 }
 
+// errLocked: the core's attempt ledger refuses the number the caller typed
+// (too many failed identifications, on any channel); the call goes to an
+// agent.
+var errLocked = errors.New("identification locked")
+
 // identify asks for a booking reference or registration number (refOnly: a
 // reference) and the date of birth, and checks them against the core. A
-// mismatch counts as a failed attempt.
+// mismatch counts as a failed attempt here and in the core's attempt ledger,
+// which every channel shares; while the ledger holds the number locked, the
+// caller hears so and goes to an agent (errLocked).
 func (c *call) identify(ctx context.Context, refOnly bool) (*identity, error) {
 	prompt := "ask-id"
 	if refOnly {
@@ -125,6 +149,12 @@ func (c *call) identify(ctx context.Context, refOnly bool) (*identity, error) {
 		case err == nil:
 			c.ev.step("identify", "ok", "")
 			return id, nil
+		case errors.Is(err, domain.ErrLocked):
+			c.ev.step("identify", "locked", "")
+			if err := c.play(ctx, "locked"); err != nil {
+				return nil, err
+			}
+			return nil, errLocked
 		case errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalid):
 			c.ev.step("identify", "no-match", "")
 			if err := c.play(ctx, "no-match"); err != nil {
@@ -139,6 +169,8 @@ func (c *call) identify(ctx context.Context, refOnly bool) (*identity, error) {
 
 func (c *call) verify(ctx context.Context, num string, birth domain.Date) (*identity, error) {
 	a := c.ivr.app
+	// The ledger's audit rows carry the call ID, like the call's events.
+	ctx = app.WithCorrelationID(app.WithChannel(ctx, app.ChannelPhone), c.id)
 	if domain.ValidReference(num) {
 		ap, err := a.VerifyHolder(ctx, num, birth)
 		if err != nil {
@@ -151,12 +183,9 @@ func (c *call) verify(ctx context.Context, num string, birth domain.Date) (*iden
 		return &identity{resident: r, appt: ap}, nil
 	}
 	rid, _ := ResidentIDFromRegistrationNumber(num)
-	r, err := a.Resident(ctx, rid)
+	r, err := a.VerifyResident(ctx, rid, birth)
 	if err != nil {
 		return nil, err
-	}
-	if r.BirthDate != birth {
-		return nil, fmt.Errorf("registration number and date of birth do not match: %w", domain.ErrNotFound)
 	}
 	return &identity{resident: r}, nil
 }

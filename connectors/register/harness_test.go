@@ -69,7 +69,7 @@ func newWorld(t *testing.T, opts ...option) *world {
 		o(&cfg)
 	}
 	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st,
-		Verifications: st}, cfg)
+		Verifications: st, Attempts: st}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

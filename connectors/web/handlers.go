@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -284,10 +286,15 @@ func (p *portal) find(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
-	ap, err := p.app.VerifyHolder(r.Context(), v.Form["reference"], birth)
+	ap, err := p.app.VerifyHolder(app.WithChannel(r.Context(), app.ChannelWeb), v.Form["reference"], birth)
 	if err != nil {
 		status, msg, _ := failure(err, v.L)
-		if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalid) {
+		switch until := domain.LockedUntil(err); {
+		case !until.IsZero():
+			// The core's attempt ledger locked the reference (issue 12).
+			status, msg = http.StatusTooManyRequests, v.L.Tf("find.locked", v.L.When(until))
+			w.Header().Set("Retry-After", retryAfter(until, p.app.Now()))
+		case errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalid):
 			status, msg = http.StatusNotFound, v.L.T("find.nomatch")
 		}
 		v.Error = msg
@@ -301,6 +308,12 @@ func (p *portal) find(w http.ResponseWriter, r *http.Request) {
 	s.Reference = ap.Reference
 	p.sessions.save(w, r, &s)
 	http.Redirect(w, r, "/konto", http.StatusSeeOther)
+}
+
+// retryAfter is the Retry-After value (whole seconds, at least 1) for a
+// lock that ends at until.
+func retryAfter(until, now time.Time) string {
+	return strconv.Itoa(max(1, int(math.Ceil(until.Sub(now).Seconds()))))
 }
 
 func (p *portal) cancel(w http.ResponseWriter, r *http.Request) {

@@ -208,6 +208,7 @@ var catalog = map[string][2]string{
 	"find.ref":                             {"Buchungsnummer (10 Ziffern)", "Booking number (10 digits)"},
 	"find.birth":                           {"Geburtsdatum (TT.MM.JJJJ)", "Date of birth (DD.MM.YYYY)"},
 	"find.submit":                          {"Termin suchen", "Find appointment"},
+	"find.locked":                          {"Zu viele falsche Versuche: Aus Sicherheitsgründen ist diese Buchungsnummer bis %s gesperrt, auch mit dem richtigen Geburtsdatum. Die Hotline 0800 0899 089 hilft Ihnen weiter.", "Too many wrong attempts: for your security this booking number is locked until %s, even with the right date of birth. The hotline 0800 0899 089 can help you."},
 	"find.nomatch":                         {"Buchungsnummer und Geburtsdatum passen nicht zusammen.", "Booking number and date of birth do not match."},
 	"nf.title":                             {"Seite nicht gefunden", "Page not found"},
 	"blocked.title":                        {"Anfrage nicht angenommen", "Request not accepted"},

@@ -28,6 +28,9 @@ type Ports struct {
 	// Verifications stores register verdicts (issue 5); optional unless
 	// Config.RequireVerification is on.
 	Verifications Verifications
+	// Attempts is the attempt ledger of identifications by date of birth
+	// (issue 12), shared by every channel.
+	Attempts Attempts
 }
 
 // Config tunes the use cases.
@@ -55,6 +58,12 @@ type Config struct {
 	BurstLimit int
 	// BurstWindow is the time over which BurstLimit counts. Default 24 h.
 	BurstWindow time.Duration
+	// Attempts limits identifications by date of birth on every channel
+	// (issue 12): 5 failures within 15 min, or 20 within 24 h, lock the
+	// reference and the resident for 15 min, doubling with each further
+	// lock up to 24 h (see domain.AttemptPolicy). Zero fields get these
+	// defaults.
+	Attempts domain.AttemptPolicy
 }
 
 func (c *Config) setDefaults() {
@@ -79,6 +88,7 @@ func (c *Config) setDefaults() {
 	if c.BurstWindow == 0 {
 		c.BurstWindow = 24 * time.Hour
 	}
+	c.Attempts = c.Attempts.WithDefaults()
 }
 
 type systemClock struct{}
@@ -99,8 +109,11 @@ type App struct {
 // New builds the use cases over the given ports.
 func New(p Ports, cfg Config) (*App, error) {
 	cfg.setDefaults()
-	if p.Residents == nil || p.Campaign == nil || p.RuleSets == nil || p.Bookings == nil || p.Stock == nil || p.Waitlist == nil || p.Reports == nil {
+	if p.Residents == nil || p.Campaign == nil || p.RuleSets == nil || p.Bookings == nil || p.Stock == nil || p.Waitlist == nil || p.Reports == nil || p.Attempts == nil {
 		return nil, errors.New("app: every port must be set")
+	}
+	if err := cfg.Attempts.Validate(); err != nil {
+		return nil, fmt.Errorf("app: Config.Attempts: %w", err)
 	}
 	if cfg.RequireVerification && p.Verifications == nil {
 		return nil, errors.New("app: RequireVerification needs Ports.Verifications")
@@ -428,24 +441,6 @@ func (a *App) Appointment(ctx context.Context, ref string) (*domain.Appointment,
 	return a.p.Bookings.Appointment(ctx, ref)
 }
 
-// VerifyHolder checks a booking reference against the holder's date of birth
-// (the phone line and check-in identify people this way).
-func (a *App) VerifyHolder(ctx context.Context, ref string, birth domain.Date) (*domain.Appointment, error) {
-	ap, err := a.Appointment(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	r, err := a.p.Residents.Resident(ctx, ap.ResidentID)
-	if err != nil {
-		return nil, err
-	}
-	if r.BirthDate != birth {
-		// Same answer as an unknown reference: do not confirm that it exists.
-		return nil, fmt.Errorf("reference and date of birth do not match: %w", domain.ErrNotFound)
-	}
-	return ap, nil
-}
-
 // Cancel cancels a series and frees its places and doses.
 func (a *App) Cancel(ctx context.Context, ref, reason string) (*domain.Appointment, error) {
 	ref = domain.NormalizeReference(ref)
@@ -514,9 +509,13 @@ func (a *App) serveAfterRelease(ctx context.Context, centreID string) {
 	}
 }
 
-// CheckIn checks a person in by reference and date of birth.
+// CheckIn checks a person in by reference and date of birth. Staff see the
+// person and their ID card, so a lock of the attempt ledger does not stop a
+// check-in (an attacker's guesses must not cost someone their vaccination);
+// a wrong date still counts as a failure (channel staff), and checking in a
+// locked resident is audited (outcome override).
 func (a *App) CheckIn(ctx context.Context, ref string, birth domain.Date) (*domain.Appointment, error) {
-	if _, err := a.VerifyHolder(ctx, ref, birth); err != nil {
+	if _, err := a.verifyHolder(ctx, ref, birth, true); err != nil {
 		return nil, err
 	}
 	now := a.Now()

@@ -18,6 +18,10 @@ var (
 	ErrAlreadyBooked     = errors.New("resident already holds an open appointment series")
 	ErrConflict          = errors.New("state does not allow this")
 	ErrForbidden         = errors.New("forbidden")
+	// ErrLocked: too many failed identifications locked the reference or
+	// the resident (issue 12); even the right date of birth is refused until
+	// the lock ends. A *LockedError says until when.
+	ErrLocked = errors.New("locked after too many failed attempts")
 )
 
 // FieldError names the input field that is wrong. It wraps ErrInvalid.

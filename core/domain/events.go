@@ -165,6 +165,24 @@ type WaitlistServed struct {
 	CentreID   string `json:"centre_id"`
 }
 
+// ResidentLockout is the data of resident.lockout: failed identifications
+// locked a reference or a resident (issue 12). IDs only: never the date of
+// birth typed, never a name.
+type ResidentLockout struct {
+	// ResidentID is empty when the reference belongs to nobody.
+	ResidentID string `json:"resident_id,omitempty"`
+	// Reference is empty when the caller identified by registration number.
+	Reference string `json:"reference,omitempty"`
+	// Channel is where the failure that locked happened: web, api, phone,
+	// staff or other.
+	Channel     string `json:"channel"`
+	LockedUntil string `json:"locked_until"`
+	// Failures is how many failures led to the lock.
+	Failures int `json:"failures"`
+	// Lockout is the back-off level: 1 for the first lock in a row.
+	Lockout int `json:"lockout"`
+}
+
 // StockChanged is the data of stock.changed.
 type StockChanged struct {
 	CentreID   string    `json:"centre_id"`

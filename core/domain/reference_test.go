@@ -225,3 +225,20 @@ func TestNewIDIsUUIDv7AndSortsByTime(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestValidID(t *testing.T) {
+	for s, want := range map[string]bool{
+		NewID():                                 true,
+		"0178a9f2-4c1e-7b3d-9a2f-5e6f7a8b9c01":  true,
+		"0178A9F2-4C1E-7B3D-9A2F-5E6F7A8B9C01":  false, // IDs are issued in lower case
+		"0178a9f24c1e7b3d9a2f5e6f7a8b9c01":      false,
+		"0178a9f2-4c1e-7b3d-9a2f-5e6f7a8b9c0":   false,
+		"0178a9f2-4c1e-7b3d-9a2f-5e6f7a8b9c0g":  false,
+		"0178a9f2-4c1e-7b3d-9a2f-5e6f7a8b9c012": false,
+		"":                                      false,
+	} {
+		if ValidID(s) != want {
+			t.Errorf("ValidID(%q) = %v, want %v", s, !want, want)
+		}
+	}
+}
