@@ -17,6 +17,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/internal/logcap"
 	"github.com/vaxhub/vaxhub/schemas"
 )
 
@@ -74,7 +75,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Events = &OutboxRecorder{Pool: pool, Registry: reg}
-	cfg.Logger = slog.New(slog.NewTextHandler(stdout, nil))
+	cfg.Logger = logcap.Logger(slog.NewTextHandler(stdout, nil), logcap.Options{})
 	v, err := New(a, cfg)
 	if err != nil {
 		return err
