@@ -62,6 +62,10 @@ func (v *IVR) handle(in *diago.DialogServerSession) {
 	}
 	c.med = med
 	defer med.Close()
+	// A call the caller (or the IVR) hung up no longer counts, even while
+	// its goroutine still records call.ended.
+	stopRelease := context.AfterFunc(in.Context(), adm.done)
+	defer stopRelease()
 	ctx, cancel := context.WithTimeout(in.Context(), v.cfg.MaxCallDuration)
 	defer cancel()
 	go c.readRTP(ctx)
