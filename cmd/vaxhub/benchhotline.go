@@ -131,6 +131,7 @@ func runBenchHotline(ctx context.Context, args []string, out io.Writer) error {
 		RTPPortEnd:              rtpEnd,
 		CallsPerSecondPerSource: float64(2 * *rate),
 		BurstPerSource:          *concurrent + *rate,
+		MaxCallsPerSource:       max(2**concurrent, 2000), // SIPp is one source
 		MaxCalls:                max(2**concurrent, 2000),
 		Events:                  rec,
 		CallerHashKey:           []byte("vaxhub bench hotline"),

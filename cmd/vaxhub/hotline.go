@@ -37,7 +37,7 @@ func startHotline(ctx context.Context, cfg *config, parts *hubParts, m mode, reg
 	// Callers' numbers are hashed with a key derived from the data key, so
 	// that every replica and every restart hashes a number the same way.
 	h := sha256.Sum256(append([]byte("vaxhub caller hash\x00"), cfg.key...))
-	stop, err = hotline.Start(ctx, parts.app, hotline.Config{Addr: addr, Agents: agents, CallerHashKey: h[:], Registerer: reg,
+	stop, err = hotline.Start(ctx, parts.app, hotline.Config{Addr: addr, Agents: agents, CallerHashKey: h[:], Registerer: reg, Logger: log,
 		Events: &hotline.OutboxRecorder{Pool: parts.pool, Registry: parts.schemas}})
 	if err != nil {
 		return nil, "", fmt.Errorf("hotline on %s: %w", addr, err)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/diago/media"
+	"github.com/emiago/sipgo/sip"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,15 +27,29 @@ import (
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
 	"github.com/vaxhub/vaxhub/deploy/campaign"
+	"github.com/vaxhub/vaxhub/internal/logcap"
 	"github.com/vaxhub/vaxhub/schemas"
 )
 
+// newLogger is the hub's logger: JSON on stderr from level up, every record
+// capped by internal/logcap (strings cut to 256 bytes, at most 100 lines per
+// message per 10 s, the rest counted), so that nobody can fill the log.
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+	return logcap.Logger(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}), logcap.Options{})
+}
+
+// useAsDefault makes log the process's default logger, and the SIP and RTP
+// libraries' (sipgo, diago's media), which log through package defaults what
+// any sender on the network causes, log through it at WARN at most.
+func useAsDefault(log *slog.Logger) {
+	slog.SetDefault(log)
+	outside := logcap.Logger(log.Handler(), logcap.Options{Ceiling: slog.LevelWarn})
+	sip.SetDefaultLogger(outside)
+	media.SetDefaultLogger(outside)
 }
 
 // hubParts is a running core: pool, store and use cases, and what the
@@ -190,6 +206,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		return err
 	}
 	log := newLogger(cfg.LogLevel)
+	useAsDefault(log)
 	cfg.print(os.Stderr)
 	if cfg.DevToken != "" {
 		log.Warn("DEVELOPMENT TOKEN ACTIVE: VAXHUB_DEV_TOKEN grants every staff role. Never use it outside a laptop or a test.")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,7 +86,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if until := domain.LockedUntil(err); !until.IsZero() {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(until.Sub(s.app.Now()).Seconds())))))
 	}
-	if p.Status >= 500 {
+	switch {
+	case p.Status >= 500 && errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away mid-request: its doing, not the hub's.
+		s.log.WarnContext(r.Context(), "request abandoned by the client", "err", err, "correlation_id", p.CorrelationID, "route", r.Pattern)
+	case p.Status >= 500:
 		s.log.ErrorContext(r.Context(), "request failed", "err", err, "correlation_id", p.CorrelationID, "route", r.Pattern)
 	}
 	writeProblem(w, p)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/emiago/diago"
 	"github.com/emiago/diago/media"
-	"github.com/emiago/sipgo/sip"
 )
 
 // call is one answered call: its media, its keypad and its event trail.
@@ -33,37 +32,18 @@ var errHangup = errors.New("caller hung up")
 // handle runs one call from INVITE to hang-up. diago hangs up (BYE, or 480
 // before answer) when it returns.
 func (v *IVR) handle(in *diago.DialogServerSession) {
-	if !v.enter() {
+	adm := v.admission(in)
+	if adm == nil { // every new INVITE passes admitInvites; this is a safety net
 		_ = in.Respond(503, "Service Unavailable", nil)
 		return
 	}
-	defer v.wg.Done()
+	defer adm.done()
 	defer func() {
 		if r := recover(); r != nil { // one broken call must not end the line
 			v.cfg.Logger.Error("hotline: call panicked", "panic", r)
 		}
 	}()
 	req := in.InviteRequest
-	src := req.Source()
-	host := src
-	if h, _, err := sip.ParseAddr(src); err == nil {
-		host = h
-	}
-	if n := v.active.Add(1); n > int64(v.cfg.MaxCalls) {
-		v.active.Add(-1)
-		_ = in.Respond(503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "10"))
-		return
-	}
-	defer v.active.Add(-1)
-	if !v.limit.allow(host, time.Now()) {
-		_ = in.Respond(503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
-		v.cfg.Logger.Info("hotline: call rate limit", "source", host)
-		return
-	}
-	if !offersG711(req.Body()) {
-		_ = in.Respond(488, "Not Acceptable Here", nil, sip.NewHeader("Warning", `304 vaxhub "PCMU or PCMA required"`))
-		return
-	}
 	_ = in.Trying()
 	c := &call{ivr: v, id: newCallID(), in: in, keys: newKeypad(), start: time.Now()}
 	c.ev = newCallEvents(v, c.id)
@@ -76,12 +56,16 @@ func (v *IVR) handle(in *diago.DialogServerSession) {
 	// (a committed transaction) must not hold up the 200 OK under load.
 	c.ev.started(in.FromUser(), strings.ToLower(in.Transport()))
 	if err != nil {
-		v.cfg.Logger.Warn("hotline: answer", "err", err)
+		v.edge.Warn("hotline: answer", "err", err)
 		c.ev.ended(outcomeError)
 		return
 	}
 	c.med = med
 	defer med.Close()
+	// A call the caller (or the IVR) hung up no longer counts, even while
+	// its goroutine still records call.ended.
+	stopRelease := context.AfterFunc(in.Context(), adm.done)
+	defer stopRelease()
 	ctx, cancel := context.WithTimeout(in.Context(), v.cfg.MaxCallDuration)
 	defer cancel()
 	go c.readRTP(ctx)

@@ -26,6 +26,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/vaxhub/vaxhub/core/app"
+	"github.com/vaxhub/vaxhub/internal/logcap"
 )
 
 // Config configures the IVR.
@@ -58,8 +59,17 @@ type Config struct {
 	// the limit is answered 503 with Retry-After.
 	CallsPerSecondPerSource float64
 	BurstPerSource          int
+	// MaxCallsPerSource limits the calls one source IP holds at once;
+	// default 20. Over it: 503. A SIP trunk or proxy that brings every
+	// caller from one address needs it (and the rate) raised.
+	MaxCallsPerSource int
 	// MaxCalls limits calls held at once; default 2000. Over it: 503.
 	MaxCalls int
+	// AckTimeout is how long an answered call waits for the caller's ACK
+	// before the IVR gives it up (the INVITE transaction is ended; the call
+	// ends at the next 200 OK retransmission, 0.5 s or a multiple of 4 s
+	// after the answer, so about 4.5 s by default); default 4 s.
+	AckTimeout time.Duration
 
 	// Agents are the SIP URIs of the agent phones (simulators/agent or real
 	// phones). Empty: callers who ask for an agent hear that nobody is free.
@@ -113,8 +123,14 @@ func (c *Config) setDefaults() {
 	if c.BurstPerSource == 0 {
 		c.BurstPerSource = 20
 	}
+	if c.MaxCallsPerSource == 0 {
+		c.MaxCallsPerSource = 20
+	}
 	if c.MaxCalls == 0 {
 		c.MaxCalls = 2000
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = 4 * time.Second
 	}
 	if c.AgentRingTimeout == 0 {
 		c.AgentRingTimeout = 20 * time.Second
@@ -158,8 +174,10 @@ func (c *Config) Validate() error {
 		return errors.New("hotline: call rate limit must be positive")
 	case c.AgentRingTimeout < 0 || c.PositionEvery <= 0 || c.CallbackAfter < 0:
 		return errors.New("hotline: agent timings must be positive")
-	case c.MaxCalls < 1:
-		return errors.New("hotline: max calls must be at least 1")
+	case c.MaxCalls < 1 || c.MaxCallsPerSource < 1:
+		return errors.New("hotline: max calls (in all and per source) must be at least 1")
+	case c.AckTimeout < 0:
+		return errors.New("hotline: ack timeout must be positive")
 	}
 	return nil
 }
@@ -170,12 +188,14 @@ type IVR struct {
 	cfg     Config
 	dg      *diago.Diago
 	prompts *Prompts
-	limit   *sourceLimiter
+	admit   *admission
+	edge    *slog.Logger // for what callers cause: at most WARN, capped (internal/logcap)
 	agents  *agentQueue
 	hashKey []byte
 
-	calls  sync.Map // SIP Call-ID -> *call, for SIP INFO digits
-	active atomic.Int64
+	calls   sync.Map // SIP Call-ID -> *call, for SIP INFO digits
+	pending sync.Map // INVITE server transaction key -> *admitted, while its handler runs
+	active  atomic.Int64
 
 	mu      sync.Mutex // guards closing and wg.Add against wg.Wait
 	closing bool
@@ -225,7 +245,7 @@ func New(a *app.App, cfg Config) (*IVR, error) {
 		media.RTPPortStart, media.RTPPortEnd = cfg.RTPPortStart, cfg.RTPPortEnd
 	}
 	v := &IVR{app: a, cfg: cfg, prompts: p, hashKey: key,
-		limit: newSourceLimiter(cfg.CallsPerSecondPerSource, cfg.BurstPerSource)}
+		admit: newAdmission(cfg.CallsPerSecondPerSource, cfg.BurstPerSource, cfg.MaxCallsPerSource, cfg.MaxCalls)}
 	if v.agents, err = newAgentQueue(cfg.Agents, time.Now()); err != nil {
 		return nil, err
 	}
@@ -236,15 +256,23 @@ func New(a *app.App, cfg Config) (*IVR, error) {
 	}
 	host, port, _ := net.SplitHostPort(cfg.Addr)
 	pn, _ := strconv.Atoi(port)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("vaxhub-hotline"))
+	// What the SIP stack logs, anyone who can send a datagram causes (a
+	// parse error logs the whole payload): at most WARN, strings cut to 256
+	// bytes, 100 lines per message per 10 s.
+	sipLog := logcap.Logger(cfg.Logger.Handler(), logcap.Options{Ceiling: slog.LevelWarn})
+	v.edge = sipLog
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("vaxhub-hotline"),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
 	if err != nil {
 		return nil, fmt.Errorf("hotline: user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua)
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog))
 	if err != nil {
 		return nil, fmt.Errorf("hotline: sip server: %w", err)
 	}
-	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(cfg.Logger)}
+	opts := []diago.DiagoOption{diago.WithServer(srv), diago.WithLogger(sipLog),
+		diago.WithServerRequestMiddleware(v.admitInvites)}
 	for _, t := range cfg.Transports {
 		opts = append(opts, diago.WithTransport(diago.Transport{Transport: t, BindHost: host, BindPort: pn,
 			ExternalHost: cfg.ExternalHost, ExternalPort: cfg.ExternalPort}))

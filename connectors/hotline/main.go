@@ -17,6 +17,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/internal/logcap"
 	"github.com/vaxhub/vaxhub/schemas"
 )
 
@@ -37,6 +38,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&cfg.FirstDigitTimeout, "first-digit-timeout", 6*time.Second, "wait for the first key")
 	fs.DurationVar(&cfg.InterDigitTimeout, "inter-digit-timeout", 4*time.Second, "wait for each further key")
 	fs.Float64Var(&cfg.CallsPerSecondPerSource, "calls-per-second-per-source", 5, "new calls per second from one IP")
+	fs.IntVar(&cfg.MaxCallsPerSource, "max-calls-per-source", 20, "calls one IP holds at once")
 	fs.IntVar(&cfg.MaxCalls, "max-calls", 2000, "calls held at once")
 	fs.StringVar(&dbURL, "database-url", envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vaxhub"), "PostgreSQL")
 	fs.StringVar(&dataKey, "data-key", os.Getenv("VAXHUB_DATA_KEY"), "32-byte data key (hex or base64)")
@@ -74,7 +76,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Events = &OutboxRecorder{Pool: pool, Registry: reg}
-	cfg.Logger = slog.New(slog.NewTextHandler(stdout, nil))
+	cfg.Logger = logcap.Logger(slog.NewTextHandler(stdout, nil), logcap.Options{})
 	v, err := New(a, cfg)
 	if err != nil {
 		return err

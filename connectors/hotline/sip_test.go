@@ -260,12 +260,15 @@ type sipUDP struct {
 	to   *net.UDPAddr
 }
 
-func newSIPUDP(t *testing.T, addr string) *sipUDP {
+func newSIPUDP(t *testing.T, addr string) *sipUDP { return newSIPUDPFrom(t, addr, "127.0.0.1") }
+
+// newSIPUDPFrom sends from ip (127.0.0.2 is another source on Linux's lo).
+func newSIPUDPFrom(t *testing.T, addr, ip string) *sipUDP {
 	to, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,13 +277,14 @@ func newSIPUDP(t *testing.T, addr string) *sipUDP {
 }
 
 func (s *sipUDP) request(method, callID, body string) string {
-	port := s.conn.LocalAddr().(*net.UDPAddr).Port
+	local := s.conn.LocalAddr().(*net.UDPAddr)
+	ip, port := local.IP.String(), local.Port
 	ct := ""
 	if body != "" {
 		ct = "Content-Type: application/sdp\r\n"
 	}
-	return fmt.Sprintf("%s sip:116117@%s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-%s\r\nFrom: <sip:0351@127.0.0.1:%d>;tag=t%s\r\nTo: <sip:116117@%s>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nContact: <sip:0351@127.0.0.1:%d>\r\nMax-Forwards: 70\r\n%sContent-Length: %d\r\n\r\n%s",
-		method, s.to, port, callID, port, callID, s.to, callID, method, port, ct, len(body), body)
+	return fmt.Sprintf("%s sip:116117@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK-%s\r\nFrom: <sip:0351@%s:%d>;tag=t%s\r\nTo: <sip:116117@%s>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nContact: <sip:0351@%s:%d>\r\nMax-Forwards: 70\r\n%sContent-Length: %d\r\n\r\n%s",
+		method, s.to, ip, port, callID, ip, port, callID, s.to, callID, method, ip, port, ct, len(body), body)
 }
 
 func (s *sipUDP) send(msg string) {

@@ -132,17 +132,56 @@ func TestEveryPromptIsGeneratedAndPlayable(t *testing.T) {
 	}
 }
 
-func TestSourceLimiterIsPerSource(t *testing.T) {
-	l := newSourceLimiter(1, 2)
-	now := time.Unix(1000, 0)
-	if !l.allow("a", now) || !l.allow("a", now) || l.allow("a", now) {
-		t.Fatal("burst of 2 not enforced")
+func TestAdmissionLimitsRateAndHeldCallsPerSourceAndInAll(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	type try struct {
+		src  string
+		at   time.Duration
+		want refusal
 	}
-	if !l.allow("b", now) {
-		t.Fatal("another source was limited")
-	}
-	if !l.allow("a", now.Add(time.Second)) {
-		t.Fatal("no refill after a second")
+	for _, tc := range []struct {
+		name                    string
+		rate                    float64
+		burst, perSource, total int
+		releaseAll              bool // give every place back after each admitted call
+		tries                   []try
+	}{{
+		name: "burst then rate, per source", rate: 1, burst: 2, perSource: 10, total: 10, releaseAll: true,
+		tries: []try{{"a", 0, ""}, {"a", 0, ""}, {"a", 0, refusedRate}, {"b", 0, ""}, {"a", time.Second, ""}},
+	}, {
+		name: "held calls per source, before the total", rate: 100, burst: 100, perSource: 2, total: 3,
+		tries: []try{{"a", 0, ""}, {"a", 0, ""}, {"a", 0, refusedSource}, {"b", 0, ""}, {"c", 0, refusedFull}},
+	}, {
+		name: "a refused call holds nothing", rate: 100, burst: 100, perSource: 1, total: 100,
+		tries: []try{{"a", 0, ""}, {"a", 0, refusedSource}, {"a", 0, refusedSource}, {"b", 0, ""}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newAdmission(tc.rate, tc.burst, tc.perSource, tc.total)
+			var releases []func()
+			for i, tr := range tc.tries {
+				release, why := a.admit(tr.src, t0.Add(tr.at))
+				if why != tr.want {
+					t.Fatalf("try %d (%s): %q, want %q", i, tr.src, why, tr.want)
+				}
+				if (release == nil) != (why != "") {
+					t.Fatalf("try %d: release %v with refusal %q", i, release != nil, why)
+				}
+				if release != nil {
+					if tc.releaseAll {
+						release()
+					} else {
+						releases = append(releases, release)
+					}
+				}
+			}
+			for _, r := range releases {
+				r()
+				r() // a second release changes nothing
+			}
+			if a.held != 0 {
+				t.Errorf("%d places held after every release", a.held)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,7 +135,11 @@ func (f *Firewall) wrap(next http.Handler, blocked blockFunc) http.Handler {
 		}()
 		it, err := f.inspect(tx, r)
 		if err != nil {
-			f.log.Error("web: firewall could not inspect a request", "path", r.URL.Path, "err", err)
+			level := slog.LevelError
+			if errors.Is(err, errClientBody) { // the client's doing (aborted, too slow): not the hub's error
+				level = slog.LevelWarn
+			}
+			f.log.Log(r.Context(), level, "web: firewall could not inspect a request", "path", r.URL.Path, "err", err)
 			http.Error(w, "request could not be inspected", http.StatusBadRequest)
 			return
 		}
@@ -160,6 +165,24 @@ func (f *Firewall) wrap(next http.Handler, blocked blockFunc) http.Handler {
 	})
 }
 
+// errClientBody is a request body that could not be read: the client
+// aborted it, sent less than announced or was too slow.
+var errClientBody = errors.New("read body")
+
+// clientReader remembers the error of reading from the client.
+type clientReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
 // inspect runs the request phases (headers and body); the response is not
 // inspected (SecResponseBodyAccess Off: the hub's own pages are trusted).
 func (f *Firewall) inspect(tx types.Transaction, r *http.Request) (*types.Interruption, error) {
@@ -183,9 +206,13 @@ func (f *Firewall) inspect(tx types.Transaction, r *http.Request) (*types.Interr
 		return it, nil
 	}
 	if tx.IsRequestBodyAccessible() && r.Body != nil && r.Body != http.NoBody {
-		it, _, err := tx.ReadRequestBodyFrom(io.LimitReader(r.Body, int64(f.limit)+1))
+		cr := &clientReader{r: io.LimitReader(r.Body, int64(f.limit)+1)}
+		it, _, err := tx.ReadRequestBodyFrom(cr)
+		if err != nil && cr.err != nil {
+			return nil, fmt.Errorf("%w: %w", errClientBody, err)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("read body: %w", err)
+			return nil, fmt.Errorf("firewall body buffer: %w", err)
 		}
 		if it != nil {
 			return it, nil
