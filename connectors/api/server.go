@@ -6,7 +6,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
+	"github.com/vaxhub/vaxhub/schemas"
 )
 
 //go:embed openapi.json
@@ -208,12 +208,9 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	corr := r.Header.Get("X-Correlation-ID")
-	if corr == "" || len(corr) > 100 {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		corr = hex.EncodeToString(b)
-	}
+	// An ID the envelope would refuse (empty, over-long, spaces, control or
+	// non-ASCII characters) is replaced; the answer says which one is used.
+	corr, _ := schemas.CorrelationIDOrNew(r.Header.Get("X-Correlation-ID"))
 	w.Header().Set("X-Correlation-ID", corr)
 	ctx := app.WithCorrelationID(r.Context(), corr)
 	ctx = context.WithValue(ctx, principalKey{}, s.authenticate(r))
