@@ -29,10 +29,12 @@ var rules = []rule{
 	{"core/store", []string{"core/"}, []string{"github.com/jackc/pgx/"}},
 	{"connectors/bus", []string{"schemas"}, []string{"*"}},
 	{"connectors/httpclient", nil, []string{"*"}},
+	{"connectors/ratelimit", nil, nil},
 	// A connector: core/app and core/domain types, the bus, the shared HTTP
-	// client, mappings, schemas, the embedded campaign data, and its own
-	// sub-packages (checked below); never core/store, never another connector.
-	{"connectors/", []string{"core/app", "core/domain", "connectors/bus", "connectors/httpclient", "mappings", "schemas", "deploy/campaign"}, []string{"*"}},
+	// client and rate limiter, mappings, schemas, the embedded campaign data,
+	// and its own sub-packages (checked below); never core/store, never
+	// another connector.
+	{"connectors/", []string{"core/app", "core/domain", "connectors/bus", "connectors/httpclient", "connectors/ratelimit", "mappings", "schemas", "deploy/campaign"}, []string{"*"}},
 	{"mappings", nil, []string{"github.com/goccy/go-yaml"}},
 	{"schemas", nil, []string{"github.com/xeipuuv/gojsonschema"}},
 	// Simulators are the outside world: nothing of core or connectors.
