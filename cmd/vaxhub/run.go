@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
@@ -228,10 +227,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
-		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
-		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
-		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
+	handler, err := buildHTTP(cfg, parts, pp, mob, reg, log)
 	if err != nil {
 		return err
 	}
@@ -239,7 +235,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	hs := &http.Server{Handler: pp.withFirewall(srv), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(os.Stderr, "\nvaxhub is up: portal http://%s/  API http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
