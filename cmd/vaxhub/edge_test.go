@@ -104,9 +104,18 @@ func (r edgeReply) problem(t *testing.T) map[string]any {
 
 func edgeCall(t *testing.T, c *http.Client, method, url, token, body string, header ...string) edgeReply {
 	t.Helper()
+	r, err := edgeTry(c, method, url, token, body, header...)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	return r
+}
+
+// edgeTry is edgeCall for goroutines (which must not call t.Fatal).
+func edgeTry(c *http.Client, method, url, token, body string, header ...string) (edgeReply, error) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return edgeReply{}, err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -119,11 +128,11 @@ func edgeCall(t *testing.T, c *http.Client, method, url, token, body string, hea
 	}
 	res, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return edgeReply{}, err
 	}
 	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return edgeReply{res.StatusCode, res.Header, b}
+	b, err := io.ReadAll(res.Body)
+	return edgeReply{res.StatusCode, res.Header, b}, err
 }
 
 func residentBody(i int) string {
@@ -178,7 +187,11 @@ func TestPublicAPIIsRateLimitedAndQueuedLikeThePortal(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			replies[i] = edgeCall(t, one, "POST", base+"/api/v1/residents", "", residentBody(i))
+			r, err := edgeTry(one, "POST", base+"/api/v1/residents", "", residentBody(i))
+			if err != nil {
+				t.Errorf("burst request %d: %v", i, err)
+			}
+			replies[i] = r
 		}(i)
 	}
 	wg.Wait()
@@ -197,6 +210,7 @@ func TestPublicAPIIsRateLimitedAndQueuedLikeThePortal(t *testing.T) {
 			if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
 				t.Errorf("429 with Retry-After %q", r.header.Get("Retry-After"))
 			}
+		case 0: // a transport error, reported above
 		default:
 			t.Errorf("burst: unexpected %d %s", r.status, r.body)
 		}
