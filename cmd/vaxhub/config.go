@@ -23,6 +23,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/ratelimit"
 )
 
 type mode int
@@ -48,6 +49,20 @@ type config struct {
 	LogLevel     string           `json:"log_level"`
 	// BookingLanes: booking transactions that run at once (see store.Options).
 	BookingLanes int `json:"booking_lanes"`
+	// TrustedProxies are the reverse proxies (addresses or networks) whose
+	// X-Forwarded-For the API's per-address rate limit believes; empty: the
+	// TCP peer is the client. Env VAXHUB_TRUSTED_PROXIES, comma-separated.
+	TrustedProxies []string `json:"trusted_proxies"`
+	// APILimits are the public JSON API's rate limits for callers without a
+	// staff token (see api.Config); zero keeps the portal's figures:
+	// 20/s with bursts of 100 per client address, 5/s with bursts of 40 per
+	// bearer token; a negative rate switches a limit off.
+	APILimits struct {
+		AddressRate  float64 `json:"address_rate"`
+		AddressBurst int     `json:"address_burst"`
+		TokenRate    float64 `json:"token_rate"`
+		TokenBurst   int     `json:"token_burst"`
+	} `json:"api_limits"`
 	// SAP is the SAP-style stock system; an empty URL leaves the connector
 	// off. `vaxhub run` points it at its SAP simulator.
 	SAP struct {
@@ -101,6 +116,7 @@ type config struct {
 	KafkaReplicationFactor int `json:"kafka_replication_factor"`
 
 	mode    mode
+	proxies ratelimit.TrustedProxies
 	key     []byte
 	loc     *time.Location
 	sources map[string]string
@@ -161,6 +177,9 @@ func loadConfig(args []string, m mode) (*config, error) {
 			return nil, fmt.Errorf("VAXHUB_BOOKING_LANES: want a positive number, got %q", v)
 		}
 		c.BookingLanes = n
+	}
+	if v := os.Getenv("VAXHUB_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies = strings.Split(v, ",")
 	}
 	if v := os.Getenv("VAXHUB_STAFF_TOKENS"); v != "" {
 		toks, err := parseTokens(v)
@@ -237,6 +256,9 @@ func (c *config) finish() error {
 		return fmt.Errorf("time_zone %q: %w", c.TimeZone, err)
 	}
 	c.loc = loc
+	if c.proxies, err = ratelimit.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
+	}
 	for _, t := range c.StaffTokens {
 		if err := t.Validate(); err != nil {
 			return fmt.Errorf("staff_tokens: %w", err)
@@ -347,6 +369,10 @@ func (c *config) print(w io.Writer) {
 		u := c.KafkaUsers[n]
 		fmt.Fprintf(w, "  kafka user:    %s as %s password=%s\n", n, u.Username, mask(u.Password))
 	}
+	fmt.Fprintf(w, "  trusted_proxies: %s\n", orDefault(strings.Join(c.TrustedProxies, ","), "(none: X-Forwarded-For is ignored)"))
+	l := c.APILimits
+	fmt.Fprintf(w, "  api_limits:    address_rate=%g address_burst=%d token_rate=%g token_burst=%d (0: the portal's figures)\n",
+		l.AddressRate, l.AddressBurst, l.TokenRate, l.TokenBurst)
 	for _, t := range c.StaffTokens {
 		fmt.Fprintf(w, "  staff token:   %s roles=%s sha256=%s…\n", t.Name, strings.Join(t.Roles, "+"), t.SHA256[:8])
 	}

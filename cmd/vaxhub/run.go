@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
@@ -189,14 +188,7 @@ func frontDoor(ctx context.Context, cfg *config, parts *hubParts, reg *prometheu
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
-		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
-		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
-		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) }})
-	if err != nil {
-		return nil, err
-	}
-	return pp.withFirewall(srv), nil
+	return buildHTTP(cfg, parts, pp, mob, reg, log)
 }
 
 // cmdRun starts the hub (and, in run mode, everything a laptop needs).

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -117,21 +118,47 @@ func (s *Server) requireRole(roles ...string) func(http.HandlerFunc) http.Handle
 	}
 }
 
-// authorizeResident allows staff with a resident-facing role, or the bearer
-// of the resident's (or their proxy's) access token.
-func (s *Server) authorizeResident(r *http.Request, residentID string) error {
-	p := principalOf(r.Context())
-	if p.has(RoleCentreStaff) {
+// residentGate is what can be decided about a resident route before any
+// look-up, the same whatever the reference or ID: no token is 401, a staff
+// token without centre-staff 403. It passes centre-staff and any other
+// bearer (a resident's token, to be checked against the resident).
+func residentGate(p principal) error {
+	switch {
+	case p.has(RoleCentreStaff):
 		return nil
-	}
-	if p.bearer == "" {
+	case p.bearer == "":
 		return fmt.Errorf("%w: send the resident's access token as a bearer token", errUnauthenticated)
-	}
-	if p.staff != "" {
+	case p.staff != "":
 		return fmt.Errorf("needs role %s: %w", RoleCentreStaff, domain.ErrForbidden)
 	}
-	return s.app.AuthorizeResident(r.Context(), residentID, p.bearer)
+	return nil
 }
+
+// authorizeResident allows staff with a resident-facing role, or the bearer
+// of the resident's (or their proxy's) access token. Any other token gets
+// errHidden, whether the resident exists or not: one look-up of the token
+// hashes either way, then the same answer.
+func (s *Server) authorizeResident(r *http.Request, residentID string) error {
+	p := principalOf(r.Context())
+	if err := residentGate(p); err != nil || p.has(RoleCentreStaff) {
+		return err
+	}
+	return hide(s.app.AuthorizeResident(r.Context(), residentID, p.bearer))
+}
+
+// hide turns "no such resident", "not yours" and "malformed" into errHidden;
+// other errors (the database's) stay as they are.
+func hide(err error) error {
+	if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrForbidden) || errors.Is(err, domain.ErrInvalid) {
+		return errHidden
+	}
+	return err
+}
+
+// absentResident is a well-formed resident ID that is never issued: a
+// reference that does not exist is checked against it, so that it costs the
+// same token look-up as a reference that exists.
+const absentResident = "00000000-0000-7000-8000-000000000000"
 
 // StaffName is the name of the staff token that made r (empty for residents
 // and anonymous callers), for handlers mounted behind the API that audit

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -216,13 +217,8 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r.Context())
 	bi := app.BookingInput{ResidentID: in.ResidentID, CentreID: in.CentreID, Product: domain.ProductID(in.Product),
 		Staff: p.has(RoleCentreStaff), AccessToken: p.bearer}
-	switch {
-	case bi.Staff:
-	case p.bearer == "":
-		s.writeError(w, r, fmt.Errorf("%w: send the resident's access token as a bearer token", errUnauthenticated))
-		return
-	case p.staff != "":
-		s.writeError(w, r, fmt.Errorf("needs role %s: %w", RoleCentreStaff, domain.ErrForbidden))
+	if err := residentGate(p); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if in.SlotStart != "" {
@@ -233,7 +229,17 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 		}
 		bi.SlotStart = t
 	}
+	// The token must open the resident before the caller queues or books.
+	if err := s.authorizeResident(r, in.ResidentID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	adm, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
 	ap, err := s.app.Book(r.Context(), bi)
+	adm.done(w, r, err == nil, s.roomLog(r))
 	if err != nil {
 		s.bookings.WithLabelValues(outcome(err)).Inc()
 		s.writeError(w, r, err)
@@ -252,13 +258,41 @@ func outcome(err error) string {
 	return strconv.Itoa(p.Status)
 }
 
-// appointmentFor loads an appointment and checks that the caller may see it.
+// appointmentFor loads an appointment and checks that the caller may see
+// it, authorising before revealing anything: no token is 401 and a staff
+// token without centre-staff 403 for every reference; a resident's token
+// gets the appointment only if it is theirs, and otherwise one answer
+// (errHidden) whether the reference exists, does not exist or has a wrong
+// check digit (which anyone can compute, so it is refused without a
+// look-up). Existing and missing references cost the same number of reads:
+// an existing one is two (the series, its doses) and the token check; a
+// missing one is one, and the token check against a resident that never
+// exists, twice. Centre staff get 400 and 404 as they are.
 func (s *Server) appointmentFor(r *http.Request) (*domain.Appointment, error) {
-	ap, err := s.app.Appointment(r.Context(), r.PathValue("reference"))
-	if err != nil {
+	ctx, ref := r.Context(), r.PathValue("reference")
+	p := principalOf(ctx)
+	if err := residentGate(p); err != nil {
 		return nil, err
 	}
-	if err := s.authorizeResident(r, ap.ResidentID); err != nil {
+	if p.has(RoleCentreStaff) {
+		return s.app.Appointment(ctx, ref)
+	}
+	if !domain.ValidReference(domain.NormalizeReference(ref)) {
+		return nil, errHidden
+	}
+	ap, err := s.app.Appointment(ctx, ref)
+	switch {
+	case err == nil:
+	case errors.Is(err, domain.ErrNotFound):
+		// The same round trips as for an existing reference; the answer
+		// is errHidden whatever these reads say.
+		_ = s.app.AuthorizeResident(ctx, absentResident, p.bearer)
+		_ = s.app.AuthorizeResident(ctx, absentResident, p.bearer)
+		return nil, errHidden
+	default:
+		return nil, err
+	}
+	if err := hide(s.app.AuthorizeResident(ctx, ap.ResidentID, p.bearer)); err != nil {
 		return nil, err
 	}
 	return ap, nil
@@ -297,6 +331,10 @@ type moveIn struct {
 }
 
 func (s *Server) moveAppointment(w http.ResponseWriter, r *http.Request) {
+	if err := residentGate(principalOf(r.Context())); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var in moveIn
 	if err := decode(r, &in); err != nil {
 		s.writeError(w, r, err)
@@ -314,7 +352,12 @@ func (s *Server) moveAppointment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	adm, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
 	moved, err := s.app.Move(r.Context(), mi)
+	adm.done(w, r, err == nil, s.roomLog(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -88,6 +88,7 @@ var openapiRoutes = map[string]openapiRoute{
 	"POST /api/v1/appointments/{reference}/move":     {authResident, typeOf[moveIn](), typeOf[domain.Appointment]()},
 	"POST /api/v1/appointments/{reference}/identify": {authPublic, typeOf[identifyIn](), typeOf[domain.Appointment]()},
 	"POST /api/v1/waitlist":                          {authResident, typeOf[waitlistIn](), typeOf[domain.WaitlistEntry]()},
+	"GET /api/v1/waiting-room/tickets/{ticket}":      {authResident, nil, typeOf[RoomPosition]()},
 	"POST /api/v1/checkins":                          {RoleCentreStaff, typeOf[checkInIn](), typeOf[domain.Appointment]()},
 	"POST /api/v1/checkouts":                         {RoleCentreStaff, typeOf[checkOutIn](), typeOf[domain.Appointment]()},
 	"POST /api/v1/stock/deliveries":                  {RoleVaccineManager, typeOf[deliveryIn](), typeOf[deliveryOut]()},

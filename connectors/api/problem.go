@@ -26,11 +26,19 @@ type Problem struct {
 	// Code is a stable machine-readable reason for a refusal (409, 422).
 	Code          string `json:"code,omitempty"`
 	CorrelationID string `json:"correlation_id,omitempty"`
+	// PositionURL and Ticket: a booking request that waits in the waiting
+	// room (429) gets its ticket and where to read its position.
+	PositionURL string `json:"position_url,omitempty"`
+	Ticket      string `json:"ticket,omitempty"`
 }
 
 var (
 	errUnauthenticated = errors.New("authentication required")
 	errBodyTooLarge    = errors.New("request body too large")
+	// errHidden is the one answer a resident token gets for a reference or
+	// resident ID it may not see, whether it exists, does not exist or is
+	// malformed: nothing tells the three apart.
+	errHidden = errors.New("hidden")
 )
 
 // badRequest is a malformed request (not a domain rule).
@@ -46,7 +54,15 @@ func problemFor(err error) Problem {
 	var fe *domain.FieldError
 	var br *badRequest
 	var ref *domain.Refusal
+	var rl *errRateLimited
 	switch {
+	case errors.Is(err, errHidden):
+		return Problem{Type: "/problems/not-found", Title: "Not found", Status: http.StatusNotFound,
+			Detail: "nothing with this reference or ID is visible to this access token"}
+	case errors.As(err, &rl):
+		return Problem{Type: "/problems/rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests, Detail: rl.Error()}
+	case errors.Is(err, ErrTicketRefused):
+		return Problem{Type: "/problems/waiting-room-ticket", Title: "Waiting-room ticket refused", Status: http.StatusForbidden, Detail: err.Error()}
 	case errors.As(err, &br):
 		return Problem{Type: "/problems/bad-request", Title: "Bad request", Status: http.StatusBadRequest, Detail: br.Error(), Field: br.field}
 	case errors.Is(err, errBodyTooLarge):
@@ -85,6 +101,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p.CorrelationID = correlationFrom(r)
 	if until := domain.LockedUntil(err); !until.IsZero() {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(until.Sub(s.app.Now()).Seconds())))))
+	}
+	if rl := (*errRateLimited)(nil); errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(rl.retryAfter.Seconds()))))
 	}
 	switch {
 	case p.Status >= 500 && errors.Is(err, context.Canceled) && r.Context().Err() != nil:

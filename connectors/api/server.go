@@ -6,7 +6,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -22,8 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vaxhub/vaxhub/connectors/ratelimit"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
+	"github.com/vaxhub/vaxhub/schemas"
 )
 
 //go:embed openapi.json
@@ -52,6 +53,34 @@ type Config struct {
 	// Fallback serves every path outside /api/ that no route matches (the
 	// web portal); nil: such paths are 404 problems.
 	Fallback http.Handler
+
+	// IPRate and IPBurst: per-client-address token bucket for requests
+	// under /api/ without a staff token (requests per second, bucket size),
+	// in memory per replica. Defaults 20/s and 100, the portal's; a negative
+	// rate switches the limit off (benchmarks of the core).
+	IPRate  float64
+	IPBurst int
+	// TokenRate and TokenBurst: per-bearer-token bucket for the same
+	// requests when they carry a (resident's) token. Defaults 5/s and 40,
+	// the portal's per-session figures; negative switches it off.
+	TokenRate  float64
+	TokenBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client address for the limits; empty: the TCP peer is the client.
+	TrustedProxies ratelimit.TrustedProxies
+	// Now is the clock of the limits. Default time.Now.
+	Now func() time.Time
+
+	// WaitingRoom, when set, is the portal's waiting room: while it queues,
+	// public booking (POST /api/v1/appointments and .../move with a
+	// resident's token) needs an admission (see WaitingRoom).
+	WaitingRoom WaitingRoom
+	// MeasureBookings wraps the booking endpoints so that the room's
+	// capacity meter sees API bookings too; nil measures nothing.
+	MeasureBookings func(http.Handler) http.Handler
+	// Firewall, when set, inspects every request under /api/ after the
+	// rate limits (the portal's web application firewall, Firewall.Wrap).
+	Firewall func(http.Handler) http.Handler
 }
 
 func (c *Config) setDefaults() {
@@ -67,6 +96,21 @@ func (c *Config) setDefaults() {
 	if c.Ready == nil {
 		c.Ready = func(context.Context) error { return nil }
 	}
+	if c.IPRate == 0 {
+		c.IPRate = 20
+	}
+	if c.IPBurst == 0 {
+		c.IPBurst = 100
+	}
+	if c.TokenRate == 0 {
+		c.TokenRate = 5
+	}
+	if c.TokenBurst == 0 {
+		c.TokenBurst = 40
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // Validate checks the configuration.
@@ -75,6 +119,9 @@ func (c *Config) Validate() error {
 		if err := t.Validate(); err != nil {
 			return err
 		}
+	}
+	if c.IPRate > 0 && c.IPBurst < 1 || c.TokenRate > 0 && c.TokenBurst < 1 {
+		return errors.New("api: rate-limit bursts must be at least 1")
 	}
 	return nil
 }
@@ -92,6 +139,8 @@ type Server struct {
 	log      *slog.Logger
 	staff    []staffToken
 	mux      *http.ServeMux
+	edge     *edge
+	guarded  http.Handler // serve, behind Config.Firewall
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	bookings *prometheus.CounterVec
@@ -103,7 +152,7 @@ func New(a *app.App, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{app: a, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{app: a, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), edge: newEdge(cfg)}
 	for _, t := range cfg.StaffTokens {
 		h, _ := hex.DecodeString(t.SHA256)
 		s.staff = append(s.staff, staffToken{name: t.Name, hash: h, roles: t.Roles})
@@ -118,6 +167,10 @@ func New(a *app.App, cfg Config) (*Server, error) {
 		}
 	}
 	s.routes()
+	s.guarded = http.HandlerFunc(s.serve)
+	if cfg.Firewall != nil {
+		s.guarded = cfg.Firewall(s.guarded)
+	}
 	return s, nil
 }
 
@@ -131,23 +184,30 @@ func (s *Server) routeTable() []route {
 	staff := s.requireRole(RoleCentreStaff)
 	manager := s.requireRole(RoleVaccineManager)
 	reporting := s.requireRole(RoleReporting)
+	measured := func(h http.HandlerFunc) http.HandlerFunc {
+		if s.cfg.MeasureBookings == nil {
+			return h
+		}
+		return s.cfg.MeasureBookings(h).ServeHTTP
+	}
 	return []route{
 		{"POST", "/api/v1/residents", s.registerResident},
 		{"GET", "/api/v1/residents/{id}", s.getResident},
 		{"GET", "/api/v1/residents/{id}/entitlement", s.getEntitlement},
 		{"GET", "/api/v1/residents/{id}/verification", s.getVerification},
 		{"POST", "/api/v1/residents/{id}/verification", staff(s.verifyByHand)},
-		{"GET", "/api/v1/centres", s.listCentres},
-		{"GET", "/api/v1/centres/{id}/slots", s.listSlots},
+		{"GET", "/api/v1/centres", catalogue(cacheable["GET /api/v1/centres"], s.listCentres)},
+		{"GET", "/api/v1/centres/{id}/slots", catalogue(cacheable["GET /api/v1/centres/{id}/slots"], s.listSlots)},
 		{"POST", "/api/v1/centres/{id}/end-of-day", staff(s.endOfDay)},
 		{"GET", "/api/v1/centres/{id}/batch-suggestion", staff(s.suggestBatch)},
-		{"GET", "/api/v1/products", s.listProducts},
-		{"POST", "/api/v1/appointments", s.book},
+		{"GET", "/api/v1/products", catalogue(cacheable["GET /api/v1/products"], s.listProducts)},
+		{"POST", "/api/v1/appointments", measured(s.book)},
 		{"GET", "/api/v1/appointments/{reference}", s.getAppointment},
 		{"DELETE", "/api/v1/appointments/{reference}", s.cancelAppointment},
-		{"POST", "/api/v1/appointments/{reference}/move", s.moveAppointment},
+		{"POST", "/api/v1/appointments/{reference}/move", measured(s.moveAppointment)},
 		{"POST", "/api/v1/appointments/{reference}/identify", s.identifyHolder},
 		{"POST", "/api/v1/waitlist", s.joinWaitlist},
+		{"GET", WaitingRoomPath + "{ticket}", s.waitingRoomPosition},
 		{"POST", "/api/v1/checkins", staff(s.checkIn)},
 		{"POST", "/api/v1/checkouts", staff(s.checkOut)},
 		{"POST", "/api/v1/stock/deliveries", manager(s.recordDelivery)},
@@ -164,7 +224,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/letters", staff(s.letters)},
 		{"GET", "/api/v1/letters", staff(s.letters)},
 		{"GET", "/api/v1/letters/{id}", staff(s.letters)},
-		{"GET", "/api/v1/openapi.json", s.openapi},
+		{"GET", "/api/v1/openapi.json", catalogue(cacheable["GET /api/v1/openapi.json"], s.openapi)},
 	}
 }
 
@@ -209,26 +269,56 @@ func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	corr := r.Header.Get("X-Correlation-ID")
-	if corr == "" || len(corr) > 100 {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		corr = hex.EncodeToString(b)
-	}
+	// An ID the envelope would refuse (empty, over-long, spaces, control or
+	// non-ASCII characters) is replaced; the answer says which one is used.
+	corr, _ := schemas.CorrelationIDOrNew(r.Header.Get("X-Correlation-ID"))
 	w.Header().Set("X-Correlation-ID", corr)
+	p := s.authenticate(r)
 	ctx := app.WithCorrelationID(r.Context(), corr)
-	ctx = context.WithValue(ctx, principalKey{}, s.authenticate(r))
+	ctx = context.WithValue(ctx, principalKey{}, p)
 	r = r.WithContext(ctx)
+	if !s.toFallback(r) {
+		// Answers of the API are for one caller: no cache keeps them, and
+		// no browser guesses their type. The public catalogue routes set
+		// their own Cache-Control.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+	}
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		s.serve(w, r)
+		return
+	}
+	// The limits come first, so that a flood costs a bucket look-up, not
+	// the firewall's inspection.
+	if err := s.edge.limit(r, p); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.guarded.ServeHTTP(w, r)
+}
+
+// serve runs the routes.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.ErrorContext(ctx, "handler panicked", "panic", v, "correlation_id", corr)
+			s.log.ErrorContext(r.Context(), "handler panicked", "panic", v, "correlation_id", correlationFrom(r))
 			s.writeError(w, r, errors.New("panic"))
 		}
 	}()
 	s.mux.ServeHTTP(w, r)
+}
+
+// toFallback reports whether r goes to Config.Fallback (the portal, which
+// sets its own headers).
+func (s *Server) toFallback(r *http.Request) bool {
+	if s.cfg.Fallback == nil || strings.HasPrefix(r.URL.Path, "/api/") {
+		return false
+	}
+	_, pattern := s.mux.Handler(r)
+	return pattern == "/"
 }
 
 type statusWriter struct {

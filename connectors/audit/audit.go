@@ -86,10 +86,7 @@ func (t *Trail) Handle(ctx context.Context, msg bus.Message) error {
 	if env.ID == "" || env.Type == "" || env.Subject == "" {
 		return bus.Permanent(fmt.Errorf("%w: id, type and subject are required", ErrNotAnEvent))
 	}
-	corr := msg.Headers[bus.HeaderCorrelationID]
-	if corr == "" {
-		corr = env.CorrelationID
-	}
+	corr := bus.MessageCorrelationID(msg)
 	if corr == "" {
 		corr = bus.CorrelationID(ctx)
 	}

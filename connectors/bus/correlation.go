@@ -3,6 +3,8 @@ package bus
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/vaxhub/vaxhub/schemas"
 )
 
 // HeaderCorrelationID is the Kafka header that carries the correlation ID;
@@ -24,21 +26,29 @@ func CorrelationID(ctx context.Context) string {
 
 // CorrelationIDMiddleware puts the message's correlation ID (header, else the
 // envelope field) into the handler's context, so that events the handler
-// causes carry it on.
+// causes carry it on. An ID the envelope schema would refuse (a forged or
+// broken header) is not passed on: the envelope's is used, or none.
 func CorrelationIDMiddleware(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, msg Message) error {
-		id := msg.Headers[HeaderCorrelationID]
-		if id == "" {
-			var env struct {
-				CorrelationID string `json:"correlation_id"`
-			}
-			if json.Unmarshal(msg.Value, &env) == nil {
-				id = env.CorrelationID
-			}
-		}
-		if id != "" {
+		if id := MessageCorrelationID(msg); id != "" {
 			ctx = WithCorrelationID(ctx, id)
 		}
 		return next(ctx, msg)
 	}
+}
+
+// MessageCorrelationID returns the message's correlation ID: the header when
+// it is valid (schemas.ValidCorrelationID), else the envelope's field when
+// that is valid, else "".
+func MessageCorrelationID(msg Message) string {
+	if id := msg.Headers[HeaderCorrelationID]; schemas.ValidCorrelationID(id) {
+		return id
+	}
+	var env struct {
+		CorrelationID string `json:"correlation_id"`
+	}
+	if json.Unmarshal(msg.Value, &env) == nil && schemas.ValidCorrelationID(env.CorrelationID) {
+		return env.CorrelationID
+	}
+	return ""
 }

@@ -232,10 +232,7 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 	if env.ID == "" || env.Data.ResidentID == "" {
 		return bus.Permanent(errors.New("register: resident.registered without id or resident_id"))
 	}
-	corr := msg.Headers[bus.HeaderCorrelationID]
-	if corr == "" {
-		corr = env.CorrelationID
-	}
+	corr := bus.MessageCorrelationID(msg)
 	ctx = app.WithCorrelationID(ctx, corr)
 	log := c.log.With("event_id", env.ID, "resident_id", env.Data.ResidentID, "correlation_id", corr)
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
+	"github.com/vaxhub/vaxhub/schemas"
 )
 
 // StaffRole is the staff role that may verify a resident by hand
@@ -59,8 +60,8 @@ func StaffHandler(a *app.App, staffOf StaffOf, log *slog.Logger) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		if corr := r.Header.Get("X-Correlation-ID"); corr != "" {
-			ctx = app.WithCorrelationID(ctx, corr)
+		if corr := r.Header.Get("X-Correlation-ID"); schemas.ValidCorrelationID(corr) {
+			ctx = app.WithCorrelationID(ctx, corr) // else the event gets a fresh one
 		}
 		v, err := a.VerifyByHand(ctx, r.PathValue("id"), staff, body.Note)
 		if err != nil {

@@ -268,16 +268,28 @@ func (r *Room) status(req *http.Request) (StatusReply, int) {
 			sid = c.Value
 		}
 	}
+	passValue, ticketValue := "", ""
 	if c, err := req.Cookie(cookiePass); err == nil {
-		if p, ok := r.sign.decodePass(c.Value, sid); ok && r.cfg.Now().Before(p.expires) {
+		passValue = c.Value
+	}
+	if c, err := req.Cookie(cookieTicket); err == nil {
+		ticketValue = c.Value
+	}
+	return r.statusOf(sid, passValue, ticketValue)
+}
+
+// statusOf is the status of a session's admission and ticket ("" when it
+// has none), from the snapshot.
+func (r *Room) statusOf(sid, passValue, ticketValue string) (StatusReply, int) {
+	if passValue != "" {
+		if p, ok := r.sign.decodePass(passValue, sid); ok && r.cfg.Now().Before(p.expires) {
 			return StatusReply{State: "admitted"}, http.StatusOK
 		}
 	}
-	c, err := req.Cookie(cookieTicket)
-	if err != nil {
+	if ticketValue == "" {
 		return StatusReply{State: "none"}, http.StatusOK
 	}
-	t, err := r.sign.decodeTicket(c.Value, sid)
+	t, err := r.sign.decodeTicket(ticketValue, sid)
 	if err != nil {
 		rf := refusalFor(err)
 		return StatusReply{State: "refused", Code: rf.Code}, rf.Status
