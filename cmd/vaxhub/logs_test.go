@@ -29,7 +29,9 @@ import (
 func TestWhatAnonymousClientsSendLogsNoErrorAndNoLongLine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 2})
+	const hubUser, hubPassword = "hub", "hub-password-of-the-logs-test"
+	broker, err := bus.StartEmbedded(ctx, bus.EmbeddedConfig{Addr: "127.0.0.1:0", Partitions: 2,
+		Users: []bus.User{{Name: hubUser, Password: hubPassword, Superuser: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +49,7 @@ func TestWhatAnonymousClientsSendLogsNoErrorAndNoLongLine(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, os.Args[0], "run")
 	cmd.Env = append(os.Environ(), "VAXHUB_TEST_MAIN=1", "DATABASE_URL="+dsn, "KAFKA_BROKERS="+broker.Addrs()[0],
+		"KAFKA_SASL_MECHANISM=SCRAM-SHA-256", "KAFKA_SASL_USER="+hubUser, "KAFKA_SASL_PASSWORD="+hubPassword,
 		"VAXHUB_DATA_DIR="+filepath.Join(dir, "data"), "VAXHUB_HTTP_ADDR=127.0.0.1:0", "VAXHUB_CONFIG="+cfgFile,
 		"VAXHUB_SIM_SAP_ADDR=off", "VAXHUB_SIM_REGISTER_ADDR=off", "VAXHUB_SIM_PRINT_ADDR=off", "VAXHUB_SIM_SERVICENOW_ADDR=off",
 		"VAXHUB_HOTLINE_ADDR="+sipAddr, "VAXHUB_SIM_AGENTS=off", "VAXHUB_DEV_TOKEN=", "VAXHUB_LOG_LEVEL=info")
