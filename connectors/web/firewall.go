@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -183,6 +184,41 @@ func (c *clientReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// addPathSegments hands the segments of the path to the firewall as path
+// arguments (ARGS_PATH, part of ARGS), unescaped the way http.ServeMux
+// unescapes a {wildcard}: the API's {id} and {reference} are parameters like
+// a query's, and at paranoia level 1 the CRS inspects ARGS with every
+// SQL-injection and XSS rule but REQUEST_FILENAME (the whole path) with only
+// a few (libinjection on the path, 942101, is level 2). Without this,
+// /api/v1/centres/riesa'%20UNION%20SELECT%201--/slots passed.
+//
+// The escaped path is split first, so an encoded slash (%2F) stays inside
+// its segment as it does for the router; a segment that is not valid
+// percent-encoding is inspected as sent. A segment of unreserved characters
+// only (RFC 3986: letters, digits, - . _ ~), such as every real centre ID,
+// reference, UUID and route word, is skipped: it cannot quote, comment,
+// or open a tag, the whole path is still matched by the REQUEST_FILENAME
+// rules (path traversal, restricted files), and the portal's pages and the
+// API's calls keep their firewall cost (BenchmarkFirewall).
+func addPathSegments(tx types.Transaction, escaped string) {
+	n := 0
+	for seg := range strings.SplitSeq(escaped, "/") {
+		if seg == "" {
+			continue
+		}
+		n++
+		if strings.Trim(seg, unreserved) == "" {
+			continue
+		}
+		if v, err := url.PathUnescape(seg); err == nil {
+			seg = v
+		}
+		tx.AddPathRequestArgument("path_segment_"+strconv.Itoa(n), seg)
+	}
+}
+
+const unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
 // inspect runs the request phases (headers and body); the response is not
 // inspected (SecResponseBodyAccess Off: the hub's own pages are trusted).
 func (f *Firewall) inspect(tx types.Transaction, r *http.Request) (*types.Interruption, error) {
@@ -192,7 +228,12 @@ func (f *Firewall) inspect(tx types.Transaction, r *http.Request) (*types.Interr
 		port, _ = strconv.Atoi(r.RemoteAddr[i+1:])
 	}
 	tx.ProcessConnection(client, port, "", 0)
-	tx.ProcessURI(r.URL.String(), r.Method, r.Proto)
+	uri := r.RequestURI // as the client sent it: REQUEST_URI_RAW
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	tx.ProcessURI(uri, r.Method, r.Proto)
+	addPathSegments(tx, r.URL.EscapedPath())
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			tx.AddRequestHeader(k, v)
