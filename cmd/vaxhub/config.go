@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -122,8 +123,18 @@ type config struct {
 	sources map[string]string
 }
 
+// superuserURL is the database URL when none is configured and `vaxhub run`
+// finds no database.url in the data dir: PostgreSQL's superuser on this
+// machine, which logs in only where the server trusts it.
+const superuserURL = "postgres://postgres@127.0.0.1:5432/vaxhub"
+
+// databaseURLFile, in the data dir, holds the URL of the vaxhub role that
+// deploy/local/ensure-postgres.sh run (make run) creates with a generated
+// password; `vaxhub run` uses it when no database URL is configured.
+const databaseURLFile = "database.url"
+
 func defaultConfig() config {
-	return config{HTTPAddr: "127.0.0.1:8080", DatabaseURL: "postgres://postgres@127.0.0.1:5432/vaxhub", DataDir: ".vaxhub",
+	return config{HTTPAddr: "127.0.0.1:8080", DatabaseURL: superuserURL, DataDir: ".vaxhub",
 		Campaign: "saxony-2021", TimeZone: "Europe/Berlin", SlotDays: 120, KafkaAddr: "127.0.0.1:9092", KafkaPartitions: 6, LogLevel: "info",
 		sources: map[string]string{}}
 }
@@ -145,10 +156,14 @@ func loadConfig(args []string, m mode) (*config, error) {
 		}
 		return nil, &usageError{err.Error()}
 	}
+	dbURLInFile := false
 	if *file != "" {
+		c.DatabaseURL = ""
 		if err := c.readFile(*file); err != nil {
 			return nil, err
 		}
+		dbURLInFile = c.DatabaseURL != ""
+		c.DatabaseURL = orDefault(c.DatabaseURL, superuserURL)
 	}
 	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
 		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_KAFKA_ADDR": &c.KafkaAddr, "VAXHUB_LOG_LEVEL": &c.LogLevel,
@@ -197,8 +212,12 @@ func loadConfig(args []string, m mode) (*config, error) {
 	fs.Visit(func(f *flag.Flag) {
 		if x, ok := flags[f.Name]; ok {
 			*x.dst = *x.v
+			c.sources[f.Name] = "flag"
 		}
 	})
+	if err := c.localDatabaseURL(dbURLInFile); err != nil {
+		return nil, err
+	}
 	return &c, c.finish()
 }
 
@@ -214,6 +233,30 @@ func (c *config) kafkaSASLFromEnv() {
 			}
 		}
 	}
+}
+
+// localDatabaseURL makes the URL in the data dir's database.url the
+// default of `vaxhub run`: a URL from a flag, DATABASE_URL or the config
+// file wins, and without the file the default stays superuserURL.
+func (c *config) localDatabaseURL(configured bool) error {
+	if c.mode != modeRun || configured || c.sources["DATABASE_URL"] != "" || c.sources["database-url"] != "" {
+		return nil
+	}
+	path := filepath.Join(c.DataDir, databaseURLFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("database url: %w", err)
+	}
+	u, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if u == "" {
+		return fmt.Errorf("database url: %s is empty (delete it and run deploy/local/ensure-postgres.sh run)", path)
+	}
+	c.DatabaseURL = u
+	c.sources["database_url"] = path
+	return nil
 }
 
 func (c *config) readFile(name string) error {
@@ -334,7 +377,7 @@ func (c *config) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, "effective configuration:")
 	fmt.Fprintf(w, "  http_addr:     %s\n", c.HTTPAddr)
-	fmt.Fprintf(w, "  database_url:  %s\n", maskURL(c.DatabaseURL))
+	fmt.Fprintf(w, "  database_url:  %s%s\n", maskURL(c.DatabaseURL), sourceNote(c.sources["database_url"]))
 	fmt.Fprintf(w, "  data_dir:      %s\n", c.DataDir)
 	fmt.Fprintf(w, "  data_key:      %s (%s)\n", mask("k"), orDefault(c.sources["data_key"], "configured"))
 	fmt.Fprintf(w, "  campaign:      %s\n", c.Campaign)
@@ -385,18 +428,50 @@ func orDefault(s, d string) string {
 	return s
 }
 
-func maskURL(u string) string {
-	// postgres://user:password@host/db -> postgres://user:****@host/db
-	at := strings.Index(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 {
-		return u
+// sourceNote names where a setting was read, for print.
+func sourceNote(source string) string {
+	if source == "" {
+		return ""
 	}
-	cred := u[scheme+3 : at]
-	if i := strings.Index(cred, ":"); i >= 0 {
-		return u[:scheme+3] + cred[:i] + ":****" + u[at:]
+	return " (" + source + ")"
+}
+
+// maskURL hides the password of a database URL (user:password@ or a
+// password parameter) or of a key=value connection string.
+func maskURL(s string) string {
+	if !strings.Contains(s, "://") {
+		f := strings.Fields(s)
+		for i, kv := range f {
+			if k, _, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, "password") {
+				f[i] = k + "=****"
+			}
+		}
+		return strings.Join(f, " ")
 	}
-	return u
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL, not shown)"
+	}
+	masked := *u
+	masked.User = nil
+	q, hidden := masked.Query(), false
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q[k], hidden = []string{"****"}, true
+		}
+	}
+	if hidden {
+		masked.RawQuery = strings.ReplaceAll(q.Encode(), "%2A%2A%2A%2A", "****")
+	}
+	out := masked.String()
+	if u.User != nil {
+		user := url.User(u.User.Username()).String()
+		if _, ok := u.User.Password(); ok {
+			user += ":****"
+		}
+		out = strings.Replace(out, "://", "://"+user+"@", 1)
+	}
+	return out
 }
 
 // requireVerification is the effective RequireVerification (default true).
