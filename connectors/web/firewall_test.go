@@ -302,14 +302,15 @@ func recorded(tb testing.TB, name string) (*http.Request, []byte) {
 // BenchmarkFirewall is the firewall's own cost per request (a compiled
 // firewall in front of a handler that does nothing) on requests recorded
 // from the wire: the portal's slot page, whose p99 is a tracked figure,
-// and an API call with path parameters and a JSON body.
+// an API call with path parameters and a JSON body, and one whose
+// reference has spaces (%20): the one whose path segment is inspected.
 func BenchmarkFirewall(b *testing.B) {
 	fw, err := testFirewall()
 	if err != nil {
 		b.Fatal(err)
 	}
 	h := fw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
-	for _, name := range []string{"booking-page.http", "api-move.http"} {
+	for _, name := range []string{"booking-page.http", "api-move.http", "api-reference-spaced.http"} {
 		b.Run(strings.TrimSuffix(name, ".http"), func(b *testing.B) {
 			req, body := recorded(b, name)
 			before := fw.Blocked()
