@@ -107,7 +107,7 @@ func benchBookingPage(ctx context.Context, cfg *config, clients int, d time.Dura
 	// The per-IP and per-session rate limits are off: every client comes
 	// from 127.0.0.1 and loads pages back to back, far above what one
 	// resident does; they would measure the limiter, not the page.
-	portal, err := web.New(web.Config{App: parts.app, Room: room, Secret: derivedKey(cfg, "portal"), Logger: log,
+	portal, err := web.New(web.Config{App: parts.app, Pool: parts.pool, Room: room, Secret: derivedKey(cfg, "portal"), Logger: log,
 		Firewall: fw, IPRate: -1, SessionRate: -1})
 	if err != nil {
 		return err
