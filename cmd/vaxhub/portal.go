@@ -49,7 +49,7 @@ func startPortal(ctx context.Context, cfg *config, parts *hubParts, reg *prometh
 			log.Error("waiting room stopped", "err", err)
 		}
 	}()
-	portal, err := web.New(web.Config{App: parts.app, Room: room, Meter: meter, Secret: derivedKey(cfg, "portal"), Logger: log,
+	portal, err := web.New(web.Config{App: parts.app, Pool: parts.pool, Room: room, Meter: meter, Secret: derivedKey(cfg, "portal"), Logger: log,
 		Firewall: fw, Registerer: reg,
 		Dashboard: &web.DashboardConfig{Authorize: api.StaffAuthorizer(cfg.StaffTokens, api.RoleReporting), Room: room, Metrics: reg}})
 	if err != nil {

@@ -95,7 +95,7 @@ func TestDashboardRefusesWithoutStaffAuthorization(t *testing.T) {
 	// Without a Dashboard in the configuration there is no dashboard.
 	plain := newEnv(t, 0, nil).client(t)
 	plain.getAuth("/dashboard").mustStatus(t, http.StatusNotFound)
-	if _, err := New(Config{App: e.hub.App, Secret: testSecret, Dashboard: &DashboardConfig{}}); err == nil {
+	if _, err := New(Config{App: e.hub.App, Pool: e.hub.Pool, Secret: testSecret, Dashboard: &DashboardConfig{}}); err == nil {
 		t.Fatal("a dashboard without Authorize: want an error")
 	}
 }

@@ -137,7 +137,9 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 	case reg.ProxyToken != "":
 		s.ProxyID, s.ProxyToken, s.Token = reg.ProxyID, reg.ProxyToken, reg.ProxyToken
 	}
-	p.sessions.save(w, r, s)
+	if !p.signIn(w, r, s) {
+		return
+	}
 	http.Redirect(w, r, "/konto", http.StatusSeeOther)
 }
 
@@ -147,6 +149,9 @@ func (p *portal) account(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Query().Get("info") {
 	case "storniert":
 		v.Notice = v.L.T("appt.cancelled")
+	}
+	if sessionEnded(r.Context()) {
+		v.Notice = v.L.T("acc.ended")
 	}
 	if s.ResidentID == "" && s.Reference == "" {
 		p.render(w, r, http.StatusOK, v)
@@ -306,7 +311,9 @@ func (p *portal) find(w http.ResponseWriter, r *http.Request) {
 		s.ResidentID, s.Token = ap.ResidentID, "" // found by reference: may move or cancel, not book anew
 	}
 	s.Reference = ap.Reference
-	p.sessions.save(w, r, &s)
+	if !p.signIn(w, r, &s) {
+		return
+	}
 	http.Redirect(w, r, "/konto", http.StatusSeeOther)
 }
 
@@ -329,12 +336,4 @@ func (p *portal) cancel(w http.ResponseWriter, r *http.Request) {
 	s.Reference = ""
 	p.sessions.save(w, r, &s)
 	http.Redirect(w, r, "/konto?info=storniert", http.StatusSeeOther)
-}
-
-func (p *portal) signOut(w http.ResponseWriter, r *http.Request) {
-	if p.cfg.Room != nil {
-		_ = p.cfg.Room.EndSession(w, r)
-	}
-	p.sessions.save(w, r, &session{ID: randomID()})
-	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

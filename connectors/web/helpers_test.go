@@ -46,7 +46,7 @@ func newEnvWith(t *testing.T, days int, mod func(*hubtest.Hub, *Config)) *portal
 	if days > 0 {
 		h.Saxony(t, days)
 	}
-	cfg := Config{App: h.App, Secret: testSecret, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	cfg := Config{App: h.App, Pool: h.Pool, Secret: testSecret, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
 	mod(h, &cfg)
 	p, err := New(cfg)
 	if err != nil {

@@ -276,8 +276,18 @@ func TestConfigIsValidated(t *testing.T) {
 		t.Fatal("no App: want an error")
 	}
 	e := newEnv(t, 0, nil)
-	if _, err := New(Config{App: e.hub.App, Secret: []byte("short")}); err == nil {
-		t.Fatal("short secret: want an error")
+	for name, c := range map[string]Config{
+		"short secret":         {App: e.hub.App, Pool: e.hub.Pool, Secret: []byte("short")},
+		"no pool":              {App: e.hub.App, Secret: testSecret},
+		"idle under a minute":  {App: e.hub.App, Pool: e.hub.Pool, Secret: testSecret, SessionIdleTimeout: time.Second},
+		"absolute before idle": {App: e.hub.App, Pool: e.hub.Pool, Secret: testSecret, SessionAbsoluteTimeout: 10 * time.Minute},
+	} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+	if _, err := New(Config{App: e.hub.App, Pool: e.hub.Pool, Secret: testSecret}); err != nil {
+		t.Fatalf("defaults: %v", err)
 	}
 }
 

@@ -8,7 +8,7 @@
 //
 // # Mounting
 //
-//	portal, err := web.New(web.Config{App: a, Room: room, Meter: meter, Secret: secret, Logger: log})
+//	portal, err := web.New(web.Config{App: a, Pool: pool, Room: room, Meter: meter, Secret: secret, Logger: log})
 //	mux.Handle("/", portal) // the most general pattern: /api/, /metrics, ... stay with their own handlers
 //
 // The booking routes (/buchen/...) run through Room.Gate; everything else
@@ -21,6 +21,18 @@
 // readable without JavaScript; a chart and live updates by server-sent
 // events from /dashboard/events with static/dashboard.js and the vendored
 // uPlot). Config.Dashboard.Authorize decides who may see it.
+//
+// # Sessions
+//
+// The browser's session is a sealed cookie (vh_session) holding a random
+// session ID, its issue time and its idle expiry. Every sign-in (a
+// registration, a look-up by booking number and birth date, a proxy
+// registering another person) issues a new ID and so a new CSRF token. A
+// session ends after Config.SessionIdleTimeout without a request (default
+// 30 min) and Config.SessionAbsoluteTimeout after sign-in however much it is
+// used (default 12 h). Sign-out puts the ID on a revocation list in
+// PostgreSQL (table web_session_revocations), so a copied cookie opens
+// nothing afterwards on any replica.
 package web
 
 import (
@@ -34,6 +46,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaxhub/vaxhub/connectors/print/letter"
@@ -49,8 +62,12 @@ var staticFS embed.FS
 
 // Config configures the portal. New calls setDefaults and Validate.
 type Config struct {
-	// App is the core's use cases. Required.
+	// App is the core's use cases. Required. Its clock (App.Now) times the
+	// sessions.
 	App *app.App
+	// Pool is the PostgreSQL pool of the portal's own table, the list of
+	// signed-out sessions (web_session_revocations). Required.
+	Pool *pgxpool.Pool
 	// Room is the digital waiting room in front of the booking flow; nil
 	// books without one (tests, small deployments).
 	Room *waitingroom.Room
@@ -79,6 +96,15 @@ type Config struct {
 	// Defaults 5/s and 40; a negative rate switches the limit off.
 	SessionRate  float64
 	SessionBurst int
+
+	// SessionIdleTimeout ends a session this long after its last request
+	// (sliding: every request moves it on, at most once a minute). Default
+	// 30 min (issue 12).
+	SessionIdleTimeout time.Duration
+	// SessionAbsoluteTimeout ends a session this long after it was issued
+	// (at sign-in), however much it is used; signed-out sessions stay on the
+	// revocation list this long. Default 12 h (issue 12).
+	SessionAbsoluteTimeout time.Duration
 
 	// Firewall, when set, inspects every portal request (OWASP CRS via
 	// Coraza, see NewFirewall). Build it once and wrap the public API with
@@ -127,6 +153,12 @@ func (c *Config) setDefaults() {
 	if c.SlotDays == 0 {
 		c.SlotDays = 14
 	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = 30 * time.Minute
+	}
+	if c.SessionAbsoluteTimeout == 0 {
+		c.SessionAbsoluteTimeout = 12 * time.Hour
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -137,12 +169,18 @@ func (c *Config) Validate() error {
 	switch {
 	case c.App == nil:
 		return errors.New("web: App is required")
+	case c.Pool == nil:
+		return errors.New("web: Pool is required (the list of signed-out sessions)")
 	case len(c.Secret) < 32:
 		return errors.New("web: Secret must be at least 32 bytes (from configuration)")
 	case c.IPRate > 0 && c.IPBurst < 1, c.SessionRate > 0 && c.SessionBurst < 1:
 		return errors.New("web: rate-limit bursts must be at least 1")
 	case c.SlotDays < 1 || c.SlotDays > 31:
 		return errors.New("web: SlotDays must be between 1 and 31")
+	case c.SessionIdleTimeout < time.Minute:
+		return errors.New("web: SessionIdleTimeout must be at least 1 minute")
+	case c.SessionAbsoluteTimeout < c.SessionIdleTimeout:
+		return errors.New("web: SessionAbsoluteTimeout must be at least SessionIdleTimeout")
 	}
 	if c.Dashboard != nil {
 		return c.Dashboard.validate()
@@ -175,7 +213,8 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	ss, err := newSessions(cfg.Secret, cfg.SecureCookies)
+	ss, err := newSessions(cfg.Secret, cfg.SecureCookies, cfg.App.Now, cfg.SessionIdleTimeout, cfg.SessionAbsoluteTimeout,
+		&revocations{pool: cfg.Pool})
 	if err != nil {
 		return nil, fmt.Errorf("web: session keys: %w", err)
 	}
@@ -255,7 +294,7 @@ func (p *portal) routes() http.Handler {
 	var h http.Handler = mux
 	h = p.checkCSRF(h)
 	h = p.limitSession(h)
-	h = p.sessions.middleware(h)
+	h = p.withSession(h)
 	h = p.language(h)
 	if p.cfg.Firewall != nil {
 		h = p.cfg.Firewall.wrap(h, p.firewallBlocked)
