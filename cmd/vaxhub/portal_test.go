@@ -8,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,8 +52,6 @@ func (b *browser) do(method, path string, form url.Values) (int, string) {
 	b.body = string(raw)
 	return resp.StatusCode, b.body
 }
-
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // csrf is the form token of the last page.
 func (b *browser) csrf() string {
