@@ -152,7 +152,7 @@ func hubChain(t *testing.T, fw *Firewall) (string, string) {
 	h := hubtest.New(t, julyMorning(t))
 	h.Saxony(t, 3)
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	portal, err := New(Config{App: h.App, Secret: testSecret, Logger: log, Firewall: fw})
+	portal, err := New(Config{App: h.App, Pool: h.Pool, Secret: testSecret, Logger: log, Firewall: fw})
 	if err != nil {
 		t.Fatal(err)
 	}
