@@ -167,7 +167,7 @@ func TestSegmentsCountGSMAndUnicode(t *testing.T) {
 		{strings.Repeat("ä", 160), "1"}, // ä is in the GSM-7 set
 		{strings.Repeat("€", 80), "1"},  // extension characters count twice
 		{strings.Repeat("€", 81), "2"},
-		{strings.Repeat("ł", 70), "1"},  // outside GSM-7: UCS-2
+		{strings.Repeat("ł", 70), "1"}, // outside GSM-7: UCS-2
 		{strings.Repeat("ł", 71), "2"},
 	}
 	for _, tc := range cases {
@@ -340,7 +340,9 @@ func TestStatusCallbacksAreSignedAndFollowTheOutcome(t *testing.T) {
 				t.Fatalf("create: %d %v", resp.StatusCode, body)
 			}
 			sid := body["sid"].(string)
-			waitFor(t, "final callback", func() bool { return len(rc.statuses(sid)) == len(tc.want) && g.sim.Messages(tc.to)[0].Callbacks == len(tc.want) })
+			waitFor(t, "final callback", func() bool {
+				return len(rc.statuses(sid)) == len(tc.want) && g.sim.Messages(tc.to)[0].Callbacks == len(tc.want)
+			})
 			time.Sleep(60 * time.Millisecond) // nothing more comes
 			if got := rc.statuses(sid); strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Fatalf("callbacks %v, want %v", got, tc.want)
@@ -528,8 +530,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestMainServesUntilCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
