@@ -398,7 +398,7 @@ func TestFaults(t *testing.T) {
 func TestCurlSendsMail(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not installed")
+		t.Fatal("curl is not on PATH: install the Debian package curl (.ci/run does)")
 	}
 	m := start(t, smtpsim.Config{RequireAuth: true})
 	file := filepath.Join(t.TempDir(), "mail.eml")
@@ -428,7 +428,7 @@ func TestCurlSendsMail(t *testing.T) {
 func TestSwaksSendsMail(t *testing.T) {
 	swaks, err := exec.LookPath("swaks")
 	if err != nil {
-		t.Skip("swaks not installed (apt-get install swaks)")
+		t.Fatal("swaks is not on PATH: install the Debian package swaks (.ci/run does)")
 	}
 	m := start(t, smtpsim.Config{RequireAuth: true})
 	host, port, _ := net.SplitHostPort(m.addr)
