@@ -36,7 +36,7 @@ commands:
   kafka     "vaxhub kafka kcat-config [-user operator|tester]": a librdkafka configuration for kcat -F
   schemas   "vaxhub schemas check [dir]": validate the schema files and their examples
   mappings  "vaxhub mappings check [dir]": validate the mapping files and run their tests
-  config    print the effective configuration (secrets masked)
+  config    print the effective configuration (secrets masked); "-markdown": the README's table of the components' settings
 
 Run "vaxhub COMMAND -h" for a command's flags.`
 
@@ -72,10 +72,15 @@ func dispatch(ctx context.Context, args []string) error {
 	case "mappings":
 		return cmdMappings(ctx, rest)
 	case "config":
+		if len(rest) == 1 && (rest[0] == "-markdown" || rest[0] == "--markdown") {
+			fmt.Print(componentTable(specs())) // the README's table
+			return nil
+		}
 		cfg, err := loadConfig(rest, modeRun)
 		if err != nil {
 			return err
 		}
+		cfg.runSwitches(simulatorURLs()) // what `vaxhub run` would start
 		cfg.print(os.Stdout)
 		return nil
 	case "-h", "--help", "help":

@@ -25,14 +25,14 @@ var Spec = component.Spec{
 // data key (the same on every replica).
 func Start(ctx context.Context, d component.Deps) (stop func(context.Context) error, err error) {
 	addr := d.Config.String("addr")
-	s, err := startIVR(ctx, d, addr)
+	s, err := startComponent(ctx, d, addr)
 	if err != nil {
 		return nil, fmt.Errorf("hotline on %s: %w", addr, err)
 	}
 	return component.StopFunc(s), nil
 }
 
-func startIVR(ctx context.Context, d component.Deps, addr string) (func(), error) {
+func startComponent(ctx context.Context, d component.Deps, addr string) (func(), error) {
 	v, err := New(d.App, Config{Addr: addr, Agents: d.Config.List("agents"), CallerHashKey: d.Key("caller hash"),
 		Registerer: d.Registerer, Logger: d.Logger, Events: &OutboxRecorder{Pool: d.Pool, Registry: d.Schemas}})
 	if err != nil {
