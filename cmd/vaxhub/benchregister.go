@@ -60,7 +60,7 @@ func runBenchRegister(ctx context.Context, args []string, out io.Writer) error {
 	verbose := fs.Bool("v", false, "log the hub's warnings to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &usageError{"help shown"}
+			return &usageError{helpShown}
 		}
 		return &usageError{err.Error()}
 	}

@@ -126,7 +126,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env VAXHUB_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, &usageError{"help shown"}
+			return nil, &usageError{helpShown}
 		}
 		return nil, &usageError{err.Error()}
 	}
