@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vaxhub/vaxhub/connectors/print"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
@@ -199,7 +200,6 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	}
 	log := newLogger(cfg.LogLevel)
 	useAsDefault(log)
-	cfg.print(os.Stderr)
 	if cfg.DevToken != "" {
 		log.Warn("DEVELOPMENT TOKEN ACTIVE: VAXHUB_DEV_TOKEN grants every staff role. Never use it outside a laptop or a test.")
 		fmt.Fprintln(os.Stderr, "\n*** WARNING: VAXHUB_DEV_TOKEN is set: a token with EVERY staff role is accepted. Local use only. ***")
@@ -218,39 +218,25 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	var sims []string
 	if m == modeRun {
 		var addrs map[string]string
-		if cfg.Print.WebhookSecret == "" {
-			cfg.Print.WebhookSecret = randomHex(16) // shared by the print simulator and the connector
+		if w := cfg.values(print.Spec); w["webhook_secret"] == "" {
+			w["webhook_secret"] = randomHex(16) // shared by the print simulator and the connector
 		}
 		sims, addrs = startSimulators(ctx, cfg, log)
-		if cfg.SAP.URL == "" {
-			cfg.SAP.URL = addrs["sap"] // the connectors talk to the simulators
-		}
-		if cfg.Register.URL == "" {
-			cfg.Register.URL = addrs["register"]
-		}
-		if cfg.Print.URL == "" {
-			cfg.Print.URL = addrs["print"]
-		}
-		if cfg.ServiceNow.URL == "" {
-			cfg.ServiceNow.URL = addrs["servicenow"]
-		}
+		cfg.runSwitches(addrs) // the connectors talk to the simulators; the hotline listens
+		startAgentPhones(ctx, cfg, log)
 	}
-	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
+	cfg.print(os.Stderr) // the values the components get
+	stopComponents, failed, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), consumerShutdown+4*time.Second)
 		defer cancel()
-		if err := stopBackbone(sctx); err != nil {
-			log.Error("event backbone shutdown", "err", err)
+		if err := stopComponents(sctx); err != nil {
+			log.Error("components shutdown", "err", err)
 		}
 	}()
-	stopHotline, hotlineNote, err := startHotline(ctx, cfg, parts, m, reg, log)
-	if err != nil {
-		return err
-	}
-	defer stopHotline()
 	front, err := frontDoor(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
@@ -267,10 +253,12 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	if len(sims) > 0 {
 		fmt.Fprintf(os.Stderr, "simulators: %s (user sim, password sim)\n", strings.Join(sims, ", "))
 	}
-	if hotlineNote != "" {
-		fmt.Fprintln(os.Stderr, hotlineNote)
+	if note := hotlineNote(cfg); note != "" {
+		fmt.Fprintln(os.Stderr, note)
 	}
+	var runErr error
 	select {
+	case runErr = <-failed:
 	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
@@ -280,5 +268,5 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return hs.Shutdown(sctx)
+	return errors.Join(runErr, hs.Shutdown(sctx))
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vaxhub/vaxhub/connectors/print"
 	printsim "github.com/vaxhub/vaxhub/simulators/print"
 	"github.com/vaxhub/vaxhub/simulators/register"
 	"github.com/vaxhub/vaxhub/simulators/sap"
@@ -32,7 +33,7 @@ func simulators() map[string]simulator {
 		"register":   {register.Main, register.DefaultAddr, nil},
 		"servicenow": {servicenow.Main, servicenow.DefaultAddr, nil},
 		"print": {printsim.Main, "127.0.0.1:8104", func(cfg *config) []string {
-			return []string{"--webhook-url", "http://" + cfg.HTTPAddr + "/hooks/pingen", "--webhook-secret", cfg.Print.WebhookSecret}
+			return []string{"--webhook-url", "http://" + cfg.HTTPAddr + "/hooks/pingen", "--webhook-secret", cfg.values(print.Spec).String("webhook_secret")}
 		}},
 	}
 }
@@ -64,6 +65,26 @@ func cmdSim(ctx context.Context, args []string) error {
 	return s.main(ctx, args[1:], os.Stdout)
 }
 
+// simAddr is where `vaxhub run` starts simulator name: its default address
+// unless VAXHUB_SIM_<NAME>_ADDR names another or "off" ("off": not started).
+func simAddr(name string, s simulator) string {
+	if v := os.Getenv("VAXHUB_SIM_" + strings.ToUpper(name) + "_ADDR"); v != "" {
+		return v
+	}
+	return s.defaultAddr
+}
+
+// simulatorURLs are the URLs of the simulators `vaxhub run` starts.
+func simulatorURLs() map[string]string {
+	out := map[string]string{}
+	for name, s := range simulators() {
+		if a := simAddr(name, s); a != "off" {
+			out[name] = "http://" + a
+		}
+	}
+	return out
+}
+
 // startSimulators starts every simulator for `vaxhub run`, each on its
 // default address unless VAXHUB_SIM_<NAME>_ADDR names another or "off".
 // A simulator that cannot start is logged, not fatal: the hub runs without it.
@@ -71,10 +92,7 @@ func startSimulators(ctx context.Context, cfg *config, log *slog.Logger) (starte
 	addrs = map[string]string{}
 	for _, name := range simNames() {
 		s := simulators()[name]
-		addr := s.defaultAddr
-		if v := os.Getenv("VAXHUB_SIM_" + strings.ToUpper(name) + "_ADDR"); v != "" {
-			addr = v
-		}
+		addr := simAddr(name, s)
 		if addr == "off" {
 			continue
 		}

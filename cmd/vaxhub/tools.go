@@ -30,7 +30,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, &usageError{"help shown"}
+				return nil, &usageError{helpShown}
 			}
 			return nil, &usageError{err.Error()}
 		}

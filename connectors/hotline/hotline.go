@@ -306,16 +306,6 @@ func (v *IVR) Start(ctx context.Context) (stop func(), err error) {
 	return func() { cancel(); v.drain() }, nil
 }
 
-// Start builds an IVR over a with cfg and starts it; stop ends it. This is what
-// `vaxhub run` calls (cfg.Addr "127.0.0.1:5060", cfg.Events an OutboxRecorder).
-func Start(ctx context.Context, a *app.App, cfg Config) (stop func(), err error) {
-	v, err := New(a, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return v.Start(ctx)
-}
-
 // ActiveCalls is the number of calls held now.
 func (v *IVR) ActiveCalls() int { return int(v.active.Load()) }
 

@@ -154,7 +154,7 @@ func (e *env) deps(cfg Config) Deps {
 // startConnector runs the whole connector (poller and consumer) with Start.
 func (e *env) startConnector(cfg Config) {
 	e.t.Helper()
-	stop, err := Start(ctx, e.deps(cfg))
+	stop, err := StartWith(ctx, e.deps(cfg))
 	if err != nil {
 		e.t.Fatal(err)
 	}
