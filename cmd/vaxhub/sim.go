@@ -16,6 +16,8 @@ import (
 	"github.com/vaxhub/vaxhub/simulators/register"
 	"github.com/vaxhub/vaxhub/simulators/sap"
 	"github.com/vaxhub/vaxhub/simulators/servicenow"
+	smssim "github.com/vaxhub/vaxhub/simulators/sms"
+	smtpsim "github.com/vaxhub/vaxhub/simulators/smtp"
 )
 
 // simulator is one stand-in for an outside system, runnable as `vaxhub sim NAME`
@@ -50,13 +52,17 @@ func simNames() []string {
 // cmdSim runs one simulator in the foreground: vaxhub sim NAME [flags].
 func cmdSim(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ") + ", caller, agents"}
+		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ") + ", caller, agents, sms, smtp"}
 	}
 	switch args[0] {
 	case "caller": // a scripted caller: runs a call and ends, never started by vaxhub run
 		return caller.Main(ctx, args[1:], os.Stdout)
 	case "agents":
 		return agent.Main(ctx, args[1:], os.Stdout)
+	case "sms": // started by vaxhub run once connectors/notify uses it
+		return smssim.Main(ctx, args[1:], os.Stdout)
+	case "smtp":
+		return smtpsim.Main(ctx, args[1:], os.Stdout)
 	}
 	s, ok := simulators()[args[0]]
 	if !ok {
