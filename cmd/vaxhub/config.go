@@ -418,8 +418,12 @@ func (c *config) finish() error {
 		c.key = k
 		c.sources["data_key"] = filepath.Join(c.DataDir, "data.key")
 	}
+	c.Kafka.DLQKey = derivedKey(c, dlqKeyLabel)
 	return nil
 }
+
+// dlqKeyLabel derives the key that signs dead letters (bus.Config.DLQKey).
+const dlqKeyLabel = "dead letters"
 
 func decodeKey(s string) ([]byte, error) {
 	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
