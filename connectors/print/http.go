@@ -182,14 +182,11 @@ func (c *Connector) Request(ctx context.Context, in LetterRequest, staff, key st
 	created := false
 	err = pgx.BeginFunc(ctx, c.cfg.Pool, func(tx pgx.Tx) error {
 		var err error
-		created, err = insertLetter(ctx, tx, in.Kind, ap.Reference, ap.ResidentID, key, "staff", "", staff, details{Reason: "staff"})
+		created, err = c.insertLetter(ctx, tx, in.Kind, ap.Reference, ap.ResidentID, key, "staff", "", staff, details{Reason: "staff"})
 		return err
 	})
 	if err != nil {
 		return nil, false, err
-	}
-	if created {
-		c.notify()
 	}
 	rows, err := c.cfg.Pool.Query(ctx, `SELECT `+viewColumns+` FROM letters WHERE idempotency_key = $1`, key)
 	if err != nil {

@@ -8,9 +8,11 @@ package print
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,8 +20,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/jobs"
+	"github.com/vaxhub/vaxhub/connectors/pgmigrate"
 	"github.com/vaxhub/vaxhub/connectors/print/letter"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
@@ -32,6 +37,12 @@ const (
 	// Consumer names the connector in processed_events and dead letters.
 	Consumer = "print"
 )
+
+// Namespace is the connector's migration namespace (its letters table).
+const Namespace = "print"
+
+//go:embed migrations/*.sql
+var migrations embed.FS
 
 // Topics the connector consumes.
 var Topics = []string{"vaxhub.appointment.v1", "vaxhub.waitlist.v1"}
@@ -76,8 +87,9 @@ type Config struct {
 	WantsPost func(*domain.Resident) bool
 	// Workers render and submit letters in parallel. Default 4.
 	Workers int
-	// Idle is how long a worker waits for new letters when there are none
-	// (a new letter wakes it at once in this process). Default 1 s.
+	// Idle is the longest a worker waits before it looks for due letters
+	// again (a new letter wakes it at once, in every replica, through the
+	// job queue's LISTEN/NOTIFY). Default 1 s.
 	Idle time.Duration
 	// RetryMin and RetryMax bound the backoff of a letter whose submission
 	// failed transiently. Defaults 2 s and 5 min.
@@ -92,7 +104,10 @@ type Config struct {
 	// is how long a letter may go without news (webhooks lost) before it is
 	// polled. Defaults 30 s and 2 min.
 	PollInterval, PollAfter time.Duration
-	Logger                  *slog.Logger
+	// Registerer receives the metrics of the job queue that sends the
+	// letters (vaxhub_jobs_*, kind print.letter). Default: Pingen.HTTP.Registerer.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -126,6 +141,9 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Registerer == nil {
+		c.Registerer = c.Pingen.HTTP.Registerer
+	}
 	if c.Renderer == nil && c.App != nil {
 		r, err := letter.New(letter.Config{Location: c.App.Location()})
 		if err != nil {
@@ -156,16 +174,20 @@ type Connector struct {
 	cfg    Config
 	pingen *pingen
 	log    *slog.Logger
-	wake   chan struct{}
+	queue  *jobs.Queue
 
 	mu       sync.Mutex
 	rendered int
 	renderNS time.Duration
 }
 
-// New checks cfg and returns the connector; Register adds its consumers to a
-// router, Run runs its senders and poller, WebhookHandler and StaffHandler
-// serve HTTP.
+// migrateTimeout bounds the migrations New applies.
+const migrateTimeout = time.Minute
+
+// New checks cfg, applies the migrations of the job queue and of the
+// connector's own letters table, and returns the connector; Register adds its
+// consumers to a router, Run runs its senders and poller, WebhookHandler and
+// StaffHandler serve HTTP.
 func New(cfg Config) (*Connector, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -177,7 +199,52 @@ func New(cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{cfg: cfg, pingen: p, log: cfg.Logger.With("component", "print"), wake: make(chan struct{}, 1)}, nil
+	ctx, cancel := context.WithTimeout(context.Background(), migrateTimeout)
+	defer cancel()
+	q, err := jobs.New(ctx, cfg.Pool, jobs.Config{Workers: cfg.Workers, Lease: cfg.Lease, MaxAttempts: cfg.MaxAttempts,
+		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, PollInterval: cfg.Idle, Registerer: cfg.Registerer, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("print: %w", err)
+	}
+	c := &Connector{cfg: cfg, pingen: p, log: cfg.Logger.With("component", "print"), queue: q}
+	q.Handle(jobKind, c.sendLetter)
+	if err := c.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// migrate applies the connector's migrations and gives every pending letter
+// its sending job (letters queued before sending moved to the job queue);
+// a letter that has one keeps it.
+func (c *Connector) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if _, err := pgmigrate.Apply(ctx, c.cfg.Pool, Namespace, sub); err != nil {
+		return fmt.Errorf("print: %w", err)
+	}
+	rows, err := c.cfg.Pool.Query(ctx, `SELECT id::text FROM letters WHERE status = 'pending'`)
+	if err != nil {
+		return fmt.Errorf("print: pending letters: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("print: pending letters: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := c.enqueue(ctx, c.cfg.Pool, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enqueue adds the job that sends letter id, unless it has one.
+func (c *Connector) enqueue(ctx context.Context, db jobs.DB, id string) (bool, error) {
+	payload, _ := json.Marshal(letterJob{Letter: id})
+	return c.queue.Enqueue(ctx, db, jobs.Job{Kind: jobKind, Key: id, Payload: payload})
 }
 
 // Register adds one consumer per topic in Topics to r, in Group.
@@ -188,13 +255,6 @@ func (c *Connector) Register(r *bus.Router) error {
 		}
 	}
 	return nil
-}
-
-func (c *Connector) notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // envelope is the part of an event the connector reads.
@@ -263,7 +323,7 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 		if err != nil || !first || !post {
 			return err
 		}
-		created, err = insertLetter(ctx, tx, kind, d.Reference, d.ResidentID, key, env.Type, env.ID, "", det)
+		created, err = c.insertLetter(ctx, tx, kind, d.Reference, d.ResidentID, key, env.Type, env.ID, "", det)
 		return err
 	})
 	if err != nil {
@@ -271,62 +331,35 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 	}
 	if created {
 		c.log.InfoContext(ctx, "letter queued", "kind", kind, "reference", d.Reference, "event_id", env.ID)
-		c.notify()
 	}
 	return nil
 }
 
-// insertLetter queues a letter unless one with the same key exists.
-func insertLetter(ctx context.Context, tx pgx.Tx, kind letter.Kind, ref, residentID, key, trigger, eventID, staff string, det details) (bool, error) {
+// insertLetter queues a letter, and the job that sends it, unless one with
+// the same key exists.
+func (c *Connector) insertLetter(ctx context.Context, tx pgx.Tx, kind letter.Kind, ref, residentID, key, trigger, eventID, staff string, det details) (bool, error) {
 	b, _ := json.Marshal(det)
+	id := uuid.NewString()
 	tag, err := tx.Exec(ctx, `INSERT INTO letters (id, kind, reference, resident_id, idempotency_key, trigger, event_id, requested_by, details)
 		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), $9::jsonb) ON CONFLICT (idempotency_key) DO NOTHING`,
-		uuid.New(), string(kind), ref, residentID, key, trigger, eventID, staff, string(b))
-	if err != nil {
+		id, string(kind), ref, residentID, key, trigger, eventID, staff, string(b))
+	if err != nil || tag.RowsAffected() == 0 {
 		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	if _, err := c.enqueue(ctx, tx, id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
-// Run sends queued letters with Workers workers and polls letters in the
-// post, until ctx is cancelled.
+// Run sends queued letters with Workers workers of the job queue and polls
+// letters in the post, until ctx is cancelled.
 func (c *Connector) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for range c.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.sender(ctx)
-		}()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.poller(ctx)
-	}()
+	wg.Go(func() { _ = c.queue.Run(ctx) })
+	wg.Go(func() { c.poller(ctx) })
 	wg.Wait()
 	return nil
-}
-
-func (c *Connector) sender(ctx context.Context) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		sent, err := c.SendOne(ctx)
-		if err != nil && ctx.Err() == nil {
-			c.log.Warn("sending a letter failed", "err", err)
-		}
-		if sent {
-			continue
-		}
-		t.Reset(c.cfg.Idle)
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.wake:
-		case <-t.C:
-		}
-	}
 }
 
 // RenderStats tells how many letters this process rendered and their mean

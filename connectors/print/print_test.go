@@ -471,3 +471,36 @@ func TestThroughput(t *testing.T) {
 		t.Errorf("%d letters submitted, %d at the print service, want %d", got, len(w.sim.Letters()), n)
 	}
 }
+
+// TestLetterQueuedBeforeTheJobQueueIsSent: a pending letter written by the
+// connector before sending moved to the job queue (a row without a job) is
+// given its job when the connector is built, and sent.
+func TestLetterQueuedBeforeTheJobQueueIsSent(t *testing.T) {
+	w := newWorld(t, options{noSenders: true})
+	ap := w.book(t, "Erika Mustermann", func(r *domain.Resident) { r.Email = "erika@example.org" }) // no letter of its own
+	if _, err := w.h.Pool.Exec(ctx, `INSERT INTO letters (id, kind, reference, resident_id, idempotency_key, trigger)
+		VALUES (gen_random_uuid(), 'confirmation', $1, $2, 'booked:'||$1, 'appointment.booked')`, ap.Reference, ap.ResidentID); err != nil {
+		t.Fatal(err)
+	}
+	if sent, err := w.conn.SendOne(ctx); err != nil || sent {
+		t.Fatalf("a letter without a job was sent (%v, %v): the test proves nothing", sent, err)
+	}
+	again, err := lettersvc.New(lettersvc.Config{Pool: w.h.Pool, App: w.h.App, Logger: testLogger(),
+		Pingen: lettersvc.PingenConfig{BaseURL: w.simURL, ClientID: "sim", ClientSecret: "sim", Organisation: w.sim.Organisation(), WebhookSecret: "whsec"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent, err := again.SendOne(ctx); err != nil || !sent {
+		t.Fatalf("after New: sent=%v, %v; want the old letter sent", sent, err)
+	}
+	if l := w.letters(t, ap.Reference); len(l) != 1 || l[0].PingenID == "" || l[0].Attempts != 1 {
+		t.Fatalf("letters %+v, want the one letter submitted on its first attempt", l)
+	}
+	if _, err := lettersvc.New(lettersvc.Config{Pool: w.h.Pool, App: w.h.App, Logger: testLogger(),
+		Pingen: lettersvc.PingenConfig{BaseURL: w.simURL, ClientID: "sim", ClientSecret: "sim", Organisation: w.sim.Organisation(), WebhookSecret: "whsec"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.h.Count(t, `SELECT count(*) FROM jobs WHERE kind = 'print.letter'`); n != 1 {
+		t.Errorf("%d jobs for one letter after a second start, want 1", n)
+	}
+}

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
+	"github.com/vaxhub/vaxhub/connectors/jobs"
 	"github.com/vaxhub/vaxhub/connectors/print/letter"
 	"github.com/vaxhub/vaxhub/core/domain"
 )
@@ -30,37 +30,52 @@ type queued struct {
 // errNothingToSend marks a letter that no longer has anything to say.
 var errNothingToSend = errors.New("nothing to send")
 
-// SendOne renders and submits the letter that is due first, if any. It
-// claims the letter with a lease (its next attempt moves Lease ahead), so no
-// other worker or replica takes it meanwhile and no database connection is
-// held during the HTTP calls; if this process dies mid-way, the lease runs
-// out and another worker sends it again under the same idempotency key,
-// which the service answers with the letter it already made. It reports
-// whether a letter was handled.
+// jobKind is the kind of the job (connectors/jobs) that sends one letter;
+// its key and payload are the letter's ID.
+const jobKind = "print.letter"
+
+type letterJob struct {
+	Letter string `json:"letter"`
+}
+
+// SendOne runs the letter job that is due first, if any (Run does this with
+// Workers workers). The job queue leases it, so no other worker or replica
+// takes it meanwhile and no database connection is held during the HTTP
+// calls; if this process dies mid-way, the lease runs out and another worker
+// sends it again under the same idempotency key, which the service answers
+// with the letter it already made. It reports whether a job ran.
 func (c *Connector) SendOne(ctx context.Context) (bool, error) {
+	return c.queue.RunOne(ctx)
+}
+
+// sendLetter is one attempt of a letter job: render and submit the letter,
+// and record the outcome on the letter. A transient failure is returned for
+// the queue to retry with back-off; on the last attempt, and for a failure
+// that retrying cannot fix, the letter is failed and the job dead.
+func (c *Connector) sendLetter(ctx context.Context, a jobs.Attempt) error {
+	var j letterJob
+	if err := json.Unmarshal(a.Payload, &j); err != nil || j.Letter == "" {
+		return jobs.Permanent(fmt.Errorf("print: letter job %s: payload %s", a.ID, a.Payload))
+	}
 	var q queued
 	var det []byte
-	err := c.cfg.Pool.QueryRow(ctx, `UPDATE letters SET attempts = attempts + 1, updated_at = now(),
-			next_attempt_at = now() + $1 * interval '1 millisecond'
-		WHERE id = (SELECT id FROM letters WHERE status = 'pending' AND next_attempt_at <= now()
-			ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING id::text, kind, reference, resident_id::text, idempotency_key, details, attempts`, c.cfg.Lease.Milliseconds()).
+	err := c.cfg.Pool.QueryRow(ctx, `UPDATE letters SET attempts = $2, updated_at = now() WHERE id = $1 AND status = 'pending'
+		RETURNING id::text, kind, reference, resident_id::text, idempotency_key, details, attempts`, j.Letter, a.Number).
 		Scan(&q.ID, &q.Kind, &q.Reference, &q.ResidentID, &q.Key, &det, &q.Attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+		return nil // handled already (a run whose outcome was recorded after its lease ran out)
 	}
 	if err != nil {
-		return false, fmt.Errorf("print: next letter: %w", err)
+		return fmt.Errorf("print: letter %s: %w", j.Letter, err)
 	}
 	_ = json.Unmarshal(det, &q.Details)
 	log := c.log.With("letter", q.ID, "kind", q.Kind, "reference", q.Reference)
 
-	sctx, cancel := context.WithTimeout(ctx, c.cfg.Lease*9/10)
-	remote, sendErr := c.send(sctx, q)
-	cancel()
+	remote, sendErr := c.send(ctx, q)
 	// The outcome is recorded even when ctx ends now: the letter may be at the service.
 	rctx := context.WithoutCancel(ctx)
 	const guard = ` AND status = 'pending'`
+	var result error
 	switch {
 	case sendErr == nil:
 		status := remote.Status
@@ -79,34 +94,20 @@ func (c *Connector) SendOne(ctx context.Context) (bool, error) {
 	case errors.Is(sendErr, errNothingToSend):
 		_, err = c.cfg.Pool.Exec(rctx, `UPDATE letters SET status = 'skipped', reason = $2, updated_at = now() WHERE id = $1`+guard, q.ID, sendErr.Error())
 		log.Info("letter skipped", "reason", sendErr)
-	case errors.Is(sendErr, letter.ErrInvalid), errors.Is(sendErr, domain.ErrNotFound), errors.Is(sendErr, httpclient.ErrPermanent),
-		q.Attempts >= c.cfg.MaxAttempts:
+	case errors.Is(sendErr, letter.ErrInvalid), errors.Is(sendErr, domain.ErrNotFound), errors.Is(sendErr, httpclient.ErrPermanent), a.Last:
 		_, err = c.cfg.Pool.Exec(rctx, `UPDATE letters SET status = 'failed', reason = $2, contact_review = true,
 			last_error = $2, updated_at = now() WHERE id = $1`+guard, q.ID, sendErr.Error())
 		log.Error("letter failed", "err", sendErr)
+		result = jobs.Permanent(sendErr)
 	default:
-		wait := c.backoff(q.Attempts)
-		if ctx.Err() != nil {
-			wait = 0 // shutting down: due again at once, for whoever runs next
-		}
-		_, err = c.cfg.Pool.Exec(rctx, `UPDATE letters SET last_error = $2,
-			next_attempt_at = now() + $3 * interval '1 millisecond', updated_at = now() WHERE id = $1`+guard,
-			q.ID, sendErr.Error(), wait.Milliseconds())
-		log.Warn("letter not submitted; will retry", "err", sendErr, "attempt", q.Attempts, "retry_in", wait)
+		_, err = c.cfg.Pool.Exec(rctx, `UPDATE letters SET last_error = $2, updated_at = now() WHERE id = $1`+guard, q.ID, sendErr.Error())
+		log.Warn("letter not submitted; will retry", "err", sendErr, "attempt", q.Attempts)
+		result = sendErr
 	}
 	if err != nil {
-		return false, fmt.Errorf("print: record letter %s: %w", q.ID, err)
+		return fmt.Errorf("print: record letter %s: %w", q.ID, err)
 	}
-	return true, nil
-}
-
-func (c *Connector) backoff(attempt int) time.Duration {
-	d := c.cfg.RetryMin
-	for i := 1; i < attempt && d < c.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.RetryMax)
-	return d/2 + rand.N(d/2+1)
+	return result
 }
 
 // send builds the letter from the core's data as it is now, renders and

@@ -1,10 +1,13 @@
--- Letters sent by post through the hybrid-mail service (connectors/print).
--- A row is the durable intent to send one letter: the consumer writes it in
--- the same transaction as processed_events, a dispatcher renders it from the
+-- Letters sent by post through the hybrid-mail service (connectors/print),
+-- in the print connector's own migrations (namespace "print"; until issue 16
+-- this was the core's 0007_letters.sql, hence IF NOT EXISTS: a database made
+-- then has the table already). A row is one letter to send: the consumer
+-- writes it, and a job of the job queue (connectors/jobs) that sends it, in
+-- the same transaction as processed_events; the job renders it from the
 -- core's data at send time and submits it with idempotency_key, so that a
 -- retry never prints twice. No address or name is stored here: the letter
 -- is built from the resident's record when it is sent.
-CREATE TABLE letters (
+CREATE TABLE IF NOT EXISTS letters (
     id                uuid        PRIMARY KEY,
     kind              text        NOT NULL,  -- confirmation, cancellation, changed, waitlist-offer, reminder
     reference         text        NOT NULL,
@@ -20,14 +23,12 @@ CREATE TABLE letters (
     pages             int,
     reason            text,                  -- why unprintable, undeliverable, failed or skipped
     contact_review    boolean     NOT NULL DEFAULT false,  -- staff should check the resident's contact data
-    attempts          int         NOT NULL DEFAULT 0,
+    attempts          int         NOT NULL DEFAULT 0,      -- send attempts so far (the job's)
     last_error        text,
-    next_attempt_at   timestamptz NOT NULL DEFAULT now(),
     created_at        timestamptz NOT NULL DEFAULT now(),
     submitted_at      timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX letters_pending ON letters (next_attempt_at) WHERE status = 'pending';
-CREATE INDEX letters_in_post ON letters (updated_at) WHERE status IN ('submitted', 'valid', 'processing', 'printing');
-CREATE INDEX letters_reference ON letters (reference);
-CREATE INDEX letters_problems ON letters (updated_at) WHERE status IN ('unprintable', 'undeliverable', 'failed');
+CREATE INDEX IF NOT EXISTS letters_in_post ON letters (updated_at) WHERE status IN ('submitted', 'valid', 'processing', 'printing');
+CREATE INDEX IF NOT EXISTS letters_reference ON letters (reference);
+CREATE INDEX IF NOT EXISTS letters_problems ON letters (updated_at) WHERE status IN ('unprintable', 'undeliverable', 'failed');
