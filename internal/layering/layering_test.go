@@ -32,12 +32,14 @@ var rules = []rule{
 	{"connectors/ratelimit", nil, nil},
 	// The contract between the supervisor and the components: types only.
 	{"connectors/component", []string{"core/app", "core/domain", "connectors/bus", "schemas"}, []string{"*"}},
+	{"connectors/pgmigrate", nil, []string{"github.com/jackc/pgx/"}},
+	{"connectors/jobs", []string{"connectors/pgmigrate"}, []string{"github.com/jackc/pgx/", "github.com/prometheus/", "github.com/google/uuid"}},
 	// A connector: core/app and core/domain types, the bus, the shared HTTP
-	// client and rate limiter, the component contract, mappings, schemas, the embedded campaign data,
+	// client and rate limiter, the component contract, the migrator and the job queue, mappings, schemas, the embedded campaign data,
 	// the log guard (internal/logcap) for loggers it hands to libraries, and
 	// its own sub-packages (checked below); never core/store, never another
 	// connector.
-	{"connectors/", []string{"core/app", "core/domain", "connectors/bus", "connectors/httpclient", "connectors/ratelimit", "connectors/component", "mappings", "schemas", "deploy/campaign", "internal/logcap"}, []string{"*"}},
+	{"connectors/", []string{"core/app", "core/domain", "connectors/bus", "connectors/httpclient", "connectors/ratelimit", "connectors/component", "connectors/pgmigrate", "connectors/jobs", "mappings", "schemas", "deploy/campaign", "internal/logcap"}, []string{"*"}},
 	{"mappings", nil, []string{"github.com/goccy/go-yaml"}},
 	{"schemas", nil, []string{"github.com/xeipuuv/gojsonschema"}},
 	// Simulators are the outside world: nothing of core or connectors.
@@ -189,6 +191,9 @@ func TestRuleTableCatchesABreak(t *testing.T) {
 		{"connectors/notify", "connectors/bus", true},
 		{"connectors/notify", "connectors/component", true},
 		{"connectors/component", "connectors/sap", false},
+		{"connectors/notify", "connectors/jobs", true},
+		{"connectors/jobs", "core/app", false},
+		{"connectors/pgmigrate", "connectors/bus", false},
 		{"connectors/sap/odata", "connectors/sap", true},
 		{"cmd/vaxhub", "core/store", true},
 	}
