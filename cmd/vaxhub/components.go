@@ -4,6 +4,7 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/component"
 	"github.com/vaxhub/vaxhub/connectors/hotline"
+	"github.com/vaxhub/vaxhub/connectors/notify"
 	"github.com/vaxhub/vaxhub/connectors/print"
 	"github.com/vaxhub/vaxhub/connectors/register"
 	"github.com/vaxhub/vaxhub/connectors/sap"
@@ -23,6 +24,7 @@ func components(h *supervisor) []component.Component {
 		{Spec: servicenow.Spec, Start: servicenow.Start},
 		{Spec: register.Spec, Start: register.Start},
 		{Spec: print.Spec, Start: print.Start},
+		{Spec: notify.Spec, Start: notify.Start},
 		{Spec: hotline.Spec, Start: hotline.Start},
 	}
 }

@@ -88,7 +88,7 @@ func TestHubKilledMidPublishPublishesEveryRowAfterRestart(t *testing.T) {
 		cmd.Env = append(os.Environ(), "VAXHUB_TEST_MAIN=1", "DATABASE_URL="+dsn, "KAFKA_BROKERS="+broker.Addrs()[0],
 			"KAFKA_SASL_MECHANISM=SCRAM-SHA-256", "KAFKA_SASL_USER="+hubUser, "KAFKA_SASL_PASSWORD="+hubPassword,
 			"VAXHUB_DATA_DIR="+filepath.Join(dir, "data"), "VAXHUB_HTTP_ADDR=127.0.0.1:0", "VAXHUB_CONFIG="+cfgFile,
-			"VAXHUB_SIM_SAP_ADDR=off", "VAXHUB_SIM_REGISTER_ADDR=off", "VAXHUB_SIM_PRINT_ADDR=off", "VAXHUB_SIM_SERVICENOW_ADDR=off",
+			"VAXHUB_SIM_SAP_ADDR=off", "VAXHUB_SIM_REGISTER_ADDR=off", "VAXHUB_SIM_PRINT_ADDR=off", "VAXHUB_SIM_SERVICENOW_ADDR=off", "VAXHUB_SIM_SMS_ADDR=off", "VAXHUB_SIM_SMTP_ADDR=off",
 			"VAXHUB_HOTLINE_ADDR=off", "VAXHUB_SIM_AGENTS=off", "VAXHUB_DEV_TOKEN=", "VAXHUB_LOG_LEVEL=warn")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {

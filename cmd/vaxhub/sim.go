@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"github.com/vaxhub/vaxhub/simulators/agent"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vaxhub/vaxhub/connectors/notify"
 	"github.com/vaxhub/vaxhub/connectors/print"
 	printsim "github.com/vaxhub/vaxhub/simulators/print"
 	"github.com/vaxhub/vaxhub/simulators/register"
@@ -37,6 +39,13 @@ func simulators() map[string]simulator {
 		"print": {printsim.Main, "127.0.0.1:8104", func(cfg *config) []string {
 			return []string{"--webhook-url", "http://" + cfg.HTTPAddr + "/hooks/pingen", "--webhook-secret", cfg.values(print.Spec).String("webhook_secret")}
 		}},
+		"sms": {smssim.Main, smssim.DefaultAddr, func(cfg *config) []string {
+			v := cfg.values(notify.Spec)
+			return []string{"--account-sid", v.String("sms_user"), "--auth-token", v.String("sms_password"), "--status-callback", "http://" + cfg.HTTPAddr + notify.WebhookPath}
+		}},
+		"smtp": {smtpsim.Main, smtpsim.DefaultAddr, func(*config) []string { // VAXHUB_SIM_SMTP_ADDR=off leaves out its read API too
+			return []string{"--http-addr", cmp.Or(os.Getenv("VAXHUB_SIM_SMTP_HTTP_ADDR"), smtpsim.DefaultHTTPAddr)}
+		}},
 	}
 }
 
@@ -52,17 +61,13 @@ func simNames() []string {
 // cmdSim runs one simulator in the foreground: vaxhub sim NAME [flags].
 func cmdSim(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ") + ", caller, agents, sms, smtp"}
+		return &usageError{"usage: vaxhub sim NAME [flags]; simulators: " + strings.Join(simNames(), ", ") + ", caller, agents"}
 	}
 	switch args[0] {
 	case "caller": // a scripted caller: runs a call and ends, never started by vaxhub run
 		return caller.Main(ctx, args[1:], os.Stdout)
 	case "agents":
 		return agent.Main(ctx, args[1:], os.Stdout)
-	case "sms": // started by vaxhub run once connectors/notify uses it
-		return smssim.Main(ctx, args[1:], os.Stdout)
-	case "smtp":
-		return smtpsim.Main(ctx, args[1:], os.Stdout)
 	}
 	s, ok := simulators()[args[0]]
 	if !ok {

@@ -42,6 +42,16 @@ type residentIn struct {
 	ProxyID      string               `json:"proxy_id"`
 	ProxyToken   string               `json:"proxy_token"`
 	Channel      string               `json:"channel"`
+	Contact      *contactIn           `json:"contact"`
+}
+
+// contactIn is a contact preference as residents and staff send it: consent
+// is a yes, its time is recorded by the hub.
+type contactIn struct {
+	Channel string `json:"channel"`
+	Phone   string `json:"phone"`
+	Email   string `json:"email"`
+	Consent bool   `json:"consent"`
 }
 
 func nfc(s string) string { return norm.NFC.String(s) }
@@ -94,6 +104,14 @@ func (s *Server) registerResident(w http.ResponseWriter, r *http.Request) {
 		Address: domain.Address{Street: nfc(in.Address.Street), PostalCode: in.Address.PostalCode, City: nfc(in.Address.City), MunicipalityKey: in.Address.MunicipalityKey},
 		Phone:   in.Phone, Email: in.Email, Indications: in.Indications, Intolerances: in.Intolerances, Channel: channel,
 	}, ProxyID: in.ProxyID, ProxyToken: in.ProxyToken}
+	if c := in.Contact; c != nil {
+		reg.Resident.Contact = domain.Contact{Channel: domain.ContactChannel(c.Channel), Phone: c.Phone, Email: c.Email}
+		reg.Consent = c.Consent
+		if in.Phone != "" && c.Phone != "" || in.Email != "" && c.Email != "" {
+			s.writeError(w, r, domain.Invalid("contact", "give phone and email either in contact or beside it, not both"))
+			return
+		}
+	}
 	if in.Proxy != nil {
 		reg.Proxy = &domain.Proxy{Name: nfc(in.Proxy.Name), Phone: in.Proxy.Phone, Email: in.Proxy.Email}
 	}
@@ -118,6 +136,31 @@ func (s *Server) getResident(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// putContact sets how the resident wants to be notified: the resident (or
+// their proxy) with their token, or centre staff.
+func (s *Server) putContact(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.authorizeResident(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in contactIn
+	if err := decode(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Channel == "" {
+		s.writeError(w, r, domain.Invalid("channel", "is required: post, sms or email"))
+		return
+	}
+	res, err := s.app.ChangeContact(r.Context(), id, domain.ContactChange{Channel: domain.ContactChannel(in.Channel), Phone: in.Phone, Email: in.Email, Consent: in.Consent})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res.Contact)
 }
 
 func (s *Server) getEntitlement(w http.ResponseWriter, r *http.Request) {

@@ -75,6 +75,7 @@ var openapiRoutes = map[string]openapiRoute{
 	"POST /api/v1/residents":                         {authPublic, typeOf[residentIn](), typeOf[app.Registered]()},
 	"GET /api/v1/residents/{id}":                     {authResident, nil, typeOf[domain.Resident]()},
 	"GET /api/v1/residents/{id}/entitlement":         {authResident, nil, typeOf[app.EntitlementView]()},
+	"PUT /api/v1/residents/{id}/contact":             {authResident, typeOf[contactIn](), typeOf[domain.Contact]()},
 	"GET /api/v1/residents/{id}/verification":        {authResident, nil, typeOf[domain.Verification]()},
 	"POST /api/v1/residents/{id}/verification":       {RoleCentreStaff, typeOf[verifyIn](), typeOf[domain.Verification]()},
 	"GET /api/v1/centres":                            {authPublic, nil, typeOf[centresOut]()},

@@ -194,6 +194,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/residents", s.registerResident},
 		{"GET", "/api/v1/residents/{id}", s.getResident},
 		{"GET", "/api/v1/residents/{id}/entitlement", s.getEntitlement},
+		{"PUT", "/api/v1/residents/{id}/contact", s.putContact},
 		{"GET", "/api/v1/residents/{id}/verification", s.getVerification},
 		{"POST", "/api/v1/residents/{id}/verification", staff(s.verifyByHand)},
 		{"GET", "/api/v1/centres", catalogue(cacheable["GET /api/v1/centres"], s.listCentres)},

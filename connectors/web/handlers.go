@@ -34,6 +34,7 @@ func (p *portal) registerForm(w http.ResponseWriter, r *http.Request) {
 	v := p.view(r, "register")
 	v.Indics = indicationCodes
 	v.Form["sex"] = "x"
+	v.Form["notify"] = string(domain.ContactPost)
 	if v.Proxy {
 		v.Notice = v.L.T("reg.another")
 	}
@@ -41,7 +42,7 @@ func (p *portal) registerForm(w http.ResponseWriter, r *http.Request) {
 }
 
 var formFields = []string{"given_names", "family_name", "birth_date", "sex", "street", "postal_code", "city", "phone", "email",
-	"proxy_name", "proxy_phone", "proxy_email"}
+	"notify", "proxy_name", "proxy_phone", "proxy_email"}
 
 // parseDate reads DD.MM.YYYY (what people type) or YYYY-MM-DD.
 func parseDate(s string) (domain.Date, bool) {
@@ -63,6 +64,11 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 		v.Form[f] = strings.TrimSpace(r.PostFormValue(f))
 	}
 	asProxy := !v.Proxy && r.PostFormValue("as_proxy") == "1"
+	if v.Form["notify"] == "" {
+		v.Form["notify"] = string(domain.ContactPost)
+	}
+	consent := r.PostFormValue("consent") == "1"
+	v.Checked["consent"] = consent
 	v.Checked["as_proxy"] = asProxy
 	if v.Proxy {
 		v.Notice = v.L.T("reg.another")
@@ -101,7 +107,8 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 			MunicipalityKey: p.postal.municipalityKey(v.Form["postal_code"])},
 		Channel: "web",
 	}
-	in := app.Registration{Resident: res}
+	res.Contact.Channel = domain.ContactChannel(v.Form["notify"])
+	in := app.Registration{Resident: res, Consent: consent}
 	ss := sessionFrom(r.Context())
 	switch {
 	case v.Proxy: // a signed-in proxy registers another person
@@ -116,6 +123,16 @@ func (p *portal) register(w http.ResponseWriter, r *http.Request) {
 			p.log.ErrorContext(r.Context(), "web: register", "err", err)
 		}
 		field = strings.TrimPrefix(field, "address.")
+		switch field {
+		case "contact.channel":
+			field = "notify"
+		case "contact.consent":
+			field = "consent"
+		case "contact.phone":
+			field = "phone"
+		case "contact.email":
+			field = "email"
+		}
 		if f, ok := strings.CutPrefix(field, "proxy."); ok {
 			field = "proxy_" + f
 		}

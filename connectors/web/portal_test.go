@@ -294,3 +294,33 @@ func TestConfigIsValidated(t *testing.T) {
 func bookingFor(residentID, token string, start time.Time) app.BookingInput {
 	return app.BookingInput{AccessToken: token, ResidentID: residentID, CentreID: "test", Product: domain.Janssen, SlotStart: start}
 }
+
+// TestRegistrationAsksHowToNotify: the form offers post, SMS and e-mail with
+// a consent checkbox (German and English); SMS without consent is refused
+// naming the checkbox; with consent the resident is stored with SMS, the
+// number in E.164 form and the consent time.
+func TestRegistrationAsksHowToNotify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1, nil)
+	c := e.client(t)
+	c.get("/registrieren").mustStatus(t, http.StatusOK).mustContain(t, "Benachrichtigung per Post", "Benachrichtigung per SMS",
+		"Benachrichtigung per E-Mail", `id="notify-post" name="notify" value="post" checked`, `<input type="checkbox" id="consent" name="consent" value="1">`)
+	c.get("/registrieren?lang=en").mustContain(t, "Notify me by post", "Notify me by SMS", "I agree to receive")
+	c.get("/registrieren?lang=de")
+	f := zoe()
+	f.Set("phone", "0351 7654321")
+	f.Set("notify", "sms")
+	c.post("/registrieren", f).mustStatus(t, http.StatusUnprocessableEntity).
+		mustContain(t, `id="consent-error"`, "Einverständnis", `id="notify-sms" name="notify" value="sms" checked`)
+	f.Set("consent", "1")
+	c.post("/registrieren", f).mustStatus(t, http.StatusOK)
+	var channel, phone string
+	var consent *time.Time
+	if err := e.hub.Pool.QueryRow(t.Context(), `SELECT contact_channel, phone, contact_consent_at FROM residents WHERE given_names = 'Zoë Renée'`).
+		Scan(&channel, &phone, &consent); err != nil {
+		t.Fatal(err)
+	}
+	if channel != "sms" || phone != "+493517654321" || consent == nil {
+		t.Errorf("stored contact: %s %s %v", channel, phone, consent)
+	}
+}

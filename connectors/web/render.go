@@ -36,7 +36,8 @@ var funcs = template.FuncMap{
 	"field": func(v *view, name, label, auto, mode string, req bool) fieldArgs {
 		return fieldArgs{V: v, Name: name, Label: label, Auto: auto, Mode: mode, Req: req}
 	},
-	"sexes": func() []string { return []string{"f", "m", "d", "x"} },
+	"sexes":          func() []string { return []string{"f", "m", "d", "x"} },
+	"notifyChannels": func() []string { return []string{"post", "sms", "email"} },
 }
 
 // fieldArgs are the arguments of the "input" partial.
@@ -194,6 +195,14 @@ func failure(err error, l lang) (status int, msg, field string) {
 // reason is English and technical, so German pages get a generic hint.
 func fieldText(fe *domain.FieldError, l lang) string {
 	switch {
+	case fe.Field == "contact.consent":
+		return l.T("err.consent")
+	case fe.Field == "contact.phone":
+		return l.T("err.needphone")
+	case fe.Field == "contact.email":
+		return l.T("err.needemail")
+	case fe.Field == "phone":
+		return l.T("err.phone")
 	case fe.Reason == "is required":
 		return l.T("err.required")
 	case strings.HasPrefix(fe.Field, "birth_date"):

@@ -193,6 +193,9 @@ type Registration struct {
 	Proxy *domain.Proxy
 	// ProxyID and ProxyToken register another resident under an existing proxy.
 	ProxyID, ProxyToken string
+	// Consent: the resident agrees to be notified on Resident.Contact.Channel
+	// (SMS or e-mail); the time of registration is recorded as consent_at.
+	Consent bool
 }
 
 // Registered is the answer of RegisterResident. Tokens are shown once.
@@ -206,12 +209,16 @@ type Registered struct {
 // RegisterResident validates and stores a new resident.
 func (a *App) RegisterResident(ctx context.Context, reg Registration) (*Registered, error) {
 	r := reg.Resident
+	r.RegisteredAt = a.Now().UTC()
+	r.Contact.ConsentAt = nil
+	if reg.Consent {
+		r.Contact.ConsentAt = &r.RegisteredAt
+	}
 	r.Normalize()
 	if err := r.Validate(a.today()); err != nil {
 		return nil, err
 	}
 	r.ID = domain.NewID()
-	r.RegisteredAt = a.Now().UTC()
 	if r.Channel == "" {
 		r.Channel = "web"
 	}
@@ -249,6 +256,23 @@ func (a *App) RegisterResident(ctx context.Context, reg Registration) (*Register
 		return nil, fmt.Errorf("register resident: %w", err)
 	}
 	return out, nil
+}
+
+// ChangeContact sets how a resident wants to be notified (post, SMS or
+// e-mail, with consent for the latter two). The caller has authorised the
+// request (the resident's or their proxy's token, or staff).
+func (a *App) ChangeContact(ctx context.Context, residentID string, ch domain.ContactChange) (*domain.Resident, error) {
+	r, err := a.p.Residents.Resident(ctx, residentID)
+	if err != nil {
+		return nil, err
+	}
+	if err := ch.Apply(r, a.Now()); err != nil {
+		return nil, err
+	}
+	if err := a.p.Residents.SetContact(ctx, r); err != nil {
+		return nil, fmt.Errorf("change contact: %w", err)
+	}
+	return r, nil
 }
 
 // AuthorizeResident checks that token belongs to the resident or to their proxy.

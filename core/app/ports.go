@@ -27,6 +27,8 @@ type Residents interface {
 	ResidentWithTokens(ctx context.Context, id string) (r *domain.Resident, own, proxy []byte, err error)
 	// EachResident calls fn for every registered resident.
 	EachResident(ctx context.Context, fn func(*domain.Resident) error) error
+	// SetContact stores r's phone, e-mail and contact preference.
+	SetContact(ctx context.Context, r *domain.Resident) error
 }
 
 // Campaign is the static campaign data: centres and products.

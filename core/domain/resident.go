@@ -73,7 +73,9 @@ type Resident struct {
 	Intolerances []Intolerance `json:"intolerances"`
 	ProxyID      string        `json:"proxy_id,omitempty"`
 	Channel      string        `json:"channel"`
-	RegisteredAt time.Time     `json:"registered_at"`
+	// Contact is how the resident wants to be notified (post, SMS, e-mail).
+	Contact      Contact   `json:"contact"`
+	RegisteredAt time.Time `json:"registered_at"`
 }
 
 // Proxy is a relative or carer who registers and manages several residents.
@@ -87,7 +89,6 @@ type Proxy struct {
 var (
 	reAGS      = regexp.MustCompile(`^[0-9]{8}$`)
 	rePostcode = regexp.MustCompile(`^[0-9]{5}$`)
-	rePhone    = regexp.MustCompile(`^\+?[0-9][0-9 /()-]{4,24}$`)
 	reEmail    = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 )
 
@@ -110,6 +111,7 @@ func (r *Resident) Normalize() {
 	r.Address.City = collapseSpaces(r.Address.City)
 	r.Phone = strings.TrimSpace(r.Phone)
 	r.Email = strings.ToLower(strings.TrimSpace(r.Email))
+	r.normalizeContact()
 	slices.Sort(r.Indications)
 	r.Indications = slices.Compact(r.Indications)
 	slices.Sort(r.Intolerances)
@@ -161,11 +163,8 @@ func (r *Resident) Validate(today Date) error {
 		}
 		return err
 	}
-	if r.Phone != "" && !rePhone.MatchString(r.Phone) {
-		return Invalid("phone", "is not a phone number")
-	}
-	if r.Email != "" && (!reEmail.MatchString(r.Email) || len(r.Email) > 254) {
-		return Invalid("email", "is not an e-mail address")
+	if err := r.validateContact(); err != nil {
+		return err
 	}
 	for _, ind := range r.Indications {
 		if !KnownIndication(ind) {

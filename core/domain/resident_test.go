@@ -124,7 +124,7 @@ func TestResidentNormalize(t *testing.T) {
 	if r.Address.Street != "Prager Straße 1" || r.Address.City != "Dresden" {
 		t.Errorf("address = %q / %q", r.Address.Street, r.Address.City)
 	}
-	if r.Phone != "+49 351 123456" {
+	if r.Phone != "+49351123456" { // E.164
 		t.Errorf("phone = %q", r.Phone)
 	}
 	if r.Email != "anna.heide@example.de" {

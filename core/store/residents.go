@@ -29,11 +29,11 @@ func (s *Store) CreateResident(ctx context.Context, r *domain.Resident, tokenHas
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO residents (id, given_names, family_name, birth_date, sex, street, postal_code, city,
-			municipality_key, phone, email, health_sealed, proxy_id, channel, registered_at, token_hash)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)`,
+			municipality_key, phone, email, health_sealed, proxy_id, channel, registered_at, token_hash, contact_channel, contact_consent_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
 			r.ID, r.GivenNames, r.FamilyName, dayArg(r.BirthDate), string(r.Sex), r.Address.Street, r.Address.PostalCode,
 			r.Address.City, r.Address.MunicipalityKey, nullable(r.Phone), nullable(r.Email), sealed, nullable(r.ProxyID),
-			r.Channel, r.RegisteredAt, tokenHash)
+			r.Channel, r.RegisteredAt, tokenHash, contactChannel(r.Contact.Channel), r.Contact.ConsentAt)
 		if err != nil {
 			return fmt.Errorf("insert resident: %w", err)
 		}
@@ -49,7 +49,8 @@ func nullable(s string) *string {
 }
 
 const residentColumns = `r.id::text, r.given_names, r.family_name, r.birth_date, r.sex, r.street, r.postal_code, r.city, r.municipality_key,
-	coalesce(r.phone,''), coalesce(r.email,''), r.health_sealed, coalesce(r.proxy_id::text,''), r.channel, r.registered_at`
+	coalesce(r.phone,''), coalesce(r.email,''), r.health_sealed, coalesce(r.proxy_id::text,''), r.channel, r.registered_at,
+	r.contact_channel, r.contact_consent_at`
 
 func (s *Store) scanResident(row pgx.Row, extra ...any) (*domain.Resident, error) {
 	var r domain.Resident
@@ -57,7 +58,8 @@ func (s *Store) scanResident(row pgx.Row, extra ...any) (*domain.Resident, error
 	var sex string
 	var birth pgDate
 	dest := append([]any{&r.ID, &r.GivenNames, &r.FamilyName, &birth, &sex, &r.Address.Street, &r.Address.PostalCode,
-		&r.Address.City, &r.Address.MunicipalityKey, &r.Phone, &r.Email, &sealed, &r.ProxyID, &r.Channel, &r.RegisteredAt}, extra...)
+		&r.Address.City, &r.Address.MunicipalityKey, &r.Phone, &r.Email, &sealed, &r.ProxyID, &r.Channel, &r.RegisteredAt,
+		&r.Contact.Channel, &r.Contact.ConsentAt}, extra...)
 	err := row.Scan(dest...)
 	if err != nil {
 		return nil, err
@@ -71,6 +73,29 @@ func (s *Store) scanResident(row pgx.Row, extra ...any) (*domain.Resident, error
 	r.Indications, r.Intolerances = h.Indications, h.Intolerances
 	r.Normalize()
 	return &r, nil
+}
+
+func contactChannel(c domain.ContactChannel) string {
+	if c == "" {
+		return string(domain.ContactPost)
+	}
+	return string(c)
+}
+
+// SetContact implements app.Residents.
+func (s *Store) SetContact(ctx context.Context, r *domain.Resident) error {
+	if !isUUID(r.ID) {
+		return notFound("resident", r.ID)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE residents SET phone = $2, email = $3, contact_channel = $4, contact_consent_at = $5 WHERE id = $1`,
+		r.ID, nullable(r.Phone), nullable(r.Email), contactChannel(r.Contact.Channel), r.Contact.ConsentAt)
+	if err != nil {
+		return fmt.Errorf("set contact: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("resident", r.ID)
+	}
+	return nil
 }
 
 // Resident implements app.Residents.
