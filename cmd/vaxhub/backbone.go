@@ -159,6 +159,11 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	if err != nil {
 		return fail(err)
 	}
+	probe, err := bus.NewBrokerProbe(creds.must(busRelay), bus.ProbeConfig{})
+	if err != nil {
+		return fail(err)
+	}
+	parts.relay, parts.broker = relay, probe // for /readyz
 	// consumer is the consumer template of one part: its own user.
 	consumer := func(user string) bus.ConsumerConfig {
 		return bus.ConsumerConfig{Kafka: creds.must(user), Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown}

@@ -66,7 +66,7 @@ func buildHTTP(cfg *config, parts *hubParts, pp *portalParts, mob *app.Mobile, r
 	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
 		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
 		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
-		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) },
+		Ready:       readiness(parts.pool, parts.broker, parts.relay),
 		IPRate:      cfg.APILimits.AddressRate, IPBurst: cfg.APILimits.AddressBurst, TokenRate: cfg.APILimits.TokenRate, TokenBurst: cfg.APILimits.TokenBurst,
 		TrustedProxies: cfg.proxies, WaitingRoom: apiRoom{pp.room}, MeasureBookings: pp.meter.MeasureBookings,
 		Firewall: pp.fw.Wrap}) // the portal has the firewall inside already

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
@@ -62,6 +63,10 @@ type hubParts struct {
 
 	letters http.Handler            // /api/v1/letters (print connector), nil when off
 	mounts  map[string]http.Handler // further paths outside /api/v1, e.g. webhooks
+
+	// relay and broker are the backbone's, for /readyz; nil until it runs.
+	relay  *bus.Relay
+	broker *bus.BrokerProbe
 }
 
 func randomHex(n int) string {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,8 +38,9 @@ type Config struct {
 	Logger       *slog.Logger
 	// Registry receives the API's metrics and is served at /metrics.
 	Registry *prometheus.Registry
-	// Ready reports whether the hub can serve (database reachable, ...).
-	Ready func(ctx context.Context) error
+	// Ready reports the state of each part the hub needs in order to serve
+	// (GET /readyz); it should be cheap (it is polled). nil: always ready.
+	Ready func(ctx context.Context) []ReadyPart
 	// Letters serves /api/v1/letters (the print connector's staff handler);
 	// nil answers 503 there. The API checks the staff role first.
 	Letters http.Handler
@@ -94,7 +96,7 @@ func (c *Config) setDefaults() {
 		c.Registry = prometheus.NewRegistry()
 	}
 	if c.Ready == nil {
-		c.Ready = func(context.Context) error { return nil }
+		c.Ready = func(context.Context) []ReadyPart { return nil }
 	}
 	if c.IPRate == 0 {
 		c.IPRate = 20
@@ -144,6 +146,9 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	bookings *prometheus.CounterVec
+
+	readyMu   sync.Mutex
+	readyDown []string // the parts not ready at the last /readyz
 }
 
 // New builds the API server over the use cases.
@@ -345,16 +350,6 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 }
 
 func correlationFrom(r *http.Request) string { return app.CorrelationID(r.Context()) }
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		writeProblem(w, Problem{Type: "/problems/not-ready", Title: "Not ready", Status: 503, Detail: err.Error()})
-		return
-	}
-	writeJSON(w, 200, map[string]string{"status": "ready"})
-}
 
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
