@@ -204,10 +204,10 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	}
 	log := newLogger(cfg.LogLevel)
 	useAsDefault(log)
-	cfg.print(os.Stderr)
+	say := newAnnouncer(log)
+	say.config(cfg)
 	if cfg.DevToken != "" {
-		log.Warn("DEVELOPMENT TOKEN ACTIVE: VAXHUB_DEV_TOKEN grants every staff role. Never use it outside a laptop or a test.")
-		fmt.Fprintln(os.Stderr, "\n*** WARNING: VAXHUB_DEV_TOKEN is set: a token with EVERY staff role is accepted. Local use only. ***")
+		say.devToken()
 	}
 	parts, err := openCore(ctx, cfg, log)
 	if err != nil {
@@ -267,14 +267,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	hs := &http.Server{Handler: front, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "\nvaxhub is up: portal http://%s/  API http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
-		ln.Addr(), ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
-	if len(sims) > 0 {
-		fmt.Fprintf(os.Stderr, "simulators: %s (user sim, password sim)\n", strings.Join(sims, ", "))
-	}
-	if hotlineNote != "" {
-		fmt.Fprintln(os.Stderr, hotlineNote)
-	}
+	say.up(ln.Addr().String(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"), sims, hotlineNote)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
