@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +45,10 @@ type Config struct {
 	// Letters serves /api/v1/letters (the print connector's staff handler);
 	// nil answers 503 there. The API checks the staff role first.
 	Letters http.Handler
+	// LetterKinds are the kinds of letter staff may ask for (the print
+	// connector's letter.Requestable, handed on by cmd/vaxhub); the API
+	// refuses any other kind with 400 before handing the request on.
+	LetterKinds []string
 	// Mounts are further handlers outside /api/v1 (webhooks of outside
 	// systems, which authenticate themselves).
 	Mounts map[string]http.Handler
@@ -371,8 +376,12 @@ func (s *Server) letters(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		if in.Kind == "" {
-			s.writeError(w, r, domain.Invalid("kind", "is required (confirmation, cancellation, changed, waitlist-offer, reminder)"))
+		switch {
+		case in.Kind == "" && len(s.cfg.LetterKinds) == 0:
+			s.writeError(w, r, domain.Invalid("kind", "is required"))
+			return
+		case in.Kind == "" || (len(s.cfg.LetterKinds) > 0 && !slices.Contains(s.cfg.LetterKinds, in.Kind)):
+			s.writeError(w, r, domain.Invalid("kind", "must be one of %s", strings.Join(s.cfg.LetterKinds, ", ")))
 			return
 		}
 		if in.Reference == "" {
