@@ -16,17 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaxhub/vaxhub/connectors/api"
-	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/bus"
-	"github.com/vaxhub/vaxhub/connectors/httpclient"
-	"github.com/vaxhub/vaxhub/connectors/print"
-	"github.com/vaxhub/vaxhub/connectors/register"
-	"github.com/vaxhub/vaxhub/connectors/sap"
-	"github.com/vaxhub/vaxhub/connectors/servicenow"
-	"github.com/vaxhub/vaxhub/core/app"
+	"github.com/vaxhub/vaxhub/connectors/component"
 	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/internal/hubdeps"
 	"github.com/vaxhub/vaxhub/schemas"
-	printsim "github.com/vaxhub/vaxhub/simulators/print"
 )
 
 // consumerShutdown bounds how long the hub's consumers finish in-flight
@@ -63,13 +57,152 @@ func eventTopics(reg *schemas.Registry) []string {
 	return out
 }
 
-// startBackbone starts the event backbone of the hub: the embedded broker
-// (unless brokers are configured), the topics, the outbox relay and the hub's
-// own consumers (the audit trail), with bus metrics on reg. stop shuts it down
-// gracefully: consumers finish in-flight events and commit, the relay releases
-// its shard leases, the embedded broker writes its data directory; it returns
-// an error if that does not happen before ctx's deadline.
-func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prometheus.Registry, log *slog.Logger) (stop func(context.Context) error, err error) {
+// supervisor starts the component list (components.go) in order and stops
+// it in reverse. It restarts nothing: a component that reports a failure
+// after its start is logged, and Failed hands it to the hub, which stops.
+type supervisor struct {
+	cfg   *config
+	parts *hubParts
+	reg   *prometheus.Registry
+	log   *slog.Logger
+
+	// set by the broker component
+	registry   *schemas.Registry
+	topics     []string
+	creds      busCredentials
+	metrics    *bus.Metrics
+	brokers    []string
+	partitions int
+
+	failed chan error
+}
+
+type running struct {
+	name    string
+	stop    func(context.Context) error
+	closers []func() error // its publishers, closed after it stopped
+}
+
+// brokerSpec and relaySpec are the hub's own components: the broker (the
+// embedded one unless KAFKA_BROKERS names a cluster) with the topics, and
+// the outbox relay. Their settings are the hub's (kafka_*), not their own.
+var (
+	brokerSpec = component.Spec{Name: "broker", Doc: "Kafka: the embedded broker, or the cluster of KAFKA_BROKERS; the topics"}
+	relaySpec  = component.Spec{Name: "relay", Doc: "outbox relay: publishes committed events in order"}
+)
+
+// startBackbone starts every component of the list that is switched on:
+// the event backbone (broker, topics, relay), the audit trail, the
+// connectors and the hotline, with metrics on reg. stop stops them in
+// reverse order: consumers finish in-flight events and commit, the relay
+// releases its shard leases, the embedded broker writes its data directory;
+// it returns an error if that does not happen before ctx's deadline. failed
+// delivers the first failure of a component after its start.
+func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prometheus.Registry, log *slog.Logger) (stop func(context.Context) error, failed <-chan error, err error) {
+	s := &supervisor{cfg: cfg, parts: parts, reg: reg, log: log, failed: make(chan error, 1)}
+	var started []running
+	stopAll := func(ctx context.Context) error {
+		var errs []error
+		for i := len(started) - 1; i >= 0; i-- {
+			r := started[i]
+			if err := r.stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+			}
+			for _, c := range r.closers {
+				if err := c(); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+				}
+			}
+		}
+		started = nil
+		return errors.Join(errs...)
+	}
+	for _, c := range components(s) {
+		name := c.Spec.Name
+		v := cfg.values(c.Spec)
+		if !switchedOn(c.Spec, v) {
+			log.Info("component off", "component", name)
+			continue
+		}
+		r := running{name: name}
+		d, err := s.deps(c.Spec, v, &r.closers)
+		var stopIt func(context.Context) error
+		if err == nil {
+			stopIt, err = c.Start(ctx, d)
+		}
+		if err != nil {
+			for _, c := range r.closers {
+				_ = c()
+			}
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), consumerShutdown+4*time.Second)
+			serr := stopAll(sctx)
+			cancel()
+			return nil, nil, errors.Join(fmt.Errorf("%s: %w", name, err), serr)
+		}
+		r.stop = stopIt
+		started = append(started, r)
+		log.Info("component started", "component", name)
+	}
+	var once sync.Once
+	var stopErr error
+	stop = func(ctx context.Context) error {
+		once.Do(func() {
+			stopErr = stopAll(ctx)
+			if stopErr == nil {
+				log.Info("components stopped")
+			}
+		})
+		return stopErr
+	}
+	return stop, s.failed, nil
+}
+
+// deps is what the component of spec gets: its values, the core, its own
+// bus user, and a Failed that stops the hub (internal/hubdeps, which the
+// connector conformance suite builds its components with too).
+func (s *supervisor) deps(spec component.Spec, v component.Values, closers *[]func() error) (component.Deps, error) {
+	h := hubdeps.Hub{Run: s.cfg.mode == modeRun, App: s.parts.app, Store: s.parts.store, Pool: s.parts.pool, Schemas: s.parts.schemas,
+		Validator: s.registry, Topics: s.topics, Metrics: s.metrics, Registerer: s.reg, Logger: s.log,
+		Kafka:     func(user string) (bus.Config, error) { return s.creds.must(user), nil },
+		Consumer:  bus.ConsumerConfig{ShutdownTimeout: consumerShutdown},
+		StaffName: api.StaffName,
+		Key:       func(label string) []byte { return derivedKey(s.cfg, label) },
+		Handle: func(path string, h http.Handler) {
+			if path == "/api/v1/letters" {
+				s.parts.letters = h
+				return
+			}
+			if s.parts.mounts == nil {
+				s.parts.mounts = map[string]http.Handler{}
+			}
+			s.parts.mounts[path] = h
+		},
+		Failed: func(name string, err error) {
+			err = fmt.Errorf("component %s failed: %w", name, err)
+			s.log.Error("component failed; the hub stops (nothing is restarted)", "component", name, "err", err)
+			select {
+			case s.failed <- err:
+			default:
+			}
+		},
+	}
+	return h.Deps(spec, v, closers)
+}
+
+// switchedOn: a spec without a Switch is always on; else its Switch field
+// must be set and not "off".
+func switchedOn(spec component.Spec, v component.Values) bool {
+	if spec.Switch == "" {
+		return true
+	}
+	sw := v.String(spec.Switch)
+	return sw != "" && sw != "off"
+}
+
+// startBroker starts the embedded broker (unless brokers are configured)
+// and creates the topics.
+func (s *supervisor) startBroker(ctx context.Context, _ component.Deps) (func(context.Context) error, error) {
+	cfg, log := s.cfg, s.log
 	registry, err := schemas.Load()
 	if err != nil {
 		return nil, err
@@ -110,27 +243,12 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	} else if replication == 0 {
 		replication = 3
 	}
-	closeBroker := func() {
+	closeBroker := func(context.Context) error {
 		if broker != nil {
 			broker.Close()
 		}
+		return nil
 	}
-	var closers []func() error // publishers, closed last
-	fail := func(err error) (func(context.Context) error, error) {
-		for _, c := range closers {
-			_ = c()
-		}
-		closeBroker()
-		return nil, err
-	}
-	publisher := func(user string) (*bus.KafkaPublisher, error) {
-		p, err := bus.NewPublisher(creds.must(user))
-		if err == nil {
-			closers = append(closers, p.Close)
-		}
-		return p, err
-	}
-
 	partitions := cfg.KafkaPartitions
 	if partitions <= 0 {
 		partitions = 6
@@ -143,150 +261,38 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 	err = bus.EnsureTopics(tctx, creds.must(busAdmin), specs)
 	cancel()
 	if err != nil {
-		return fail(err)
+		_ = closeBroker(ctx)
+		return nil, err
 	}
-
-	metrics, err := bus.NewMetrics(reg)
+	metrics, err := bus.NewMetrics(s.reg)
 	if err != nil {
-		return fail(fmt.Errorf("bus metrics: %w", err))
+		_ = closeBroker(ctx)
+		return nil, fmt.Errorf("bus metrics: %w", err)
 	}
-	pub, err := publisher(busRelay)
-	if err != nil {
-		return fail(err)
-	}
-	outbox := store.NewOutbox(parts.pool)
-	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Metrics: metrics, Logger: log})
-	if err != nil {
-		return fail(err)
-	}
-	probe, err := bus.NewBrokerProbe(creds.must(busRelay), bus.ProbeConfig{})
-	if err != nil {
-		return fail(err)
-	}
-	parts.relay, parts.broker = relay, probe // for /readyz
-	// consumer is the consumer template of one part: its own user.
-	consumer := func(user string) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Kafka: creds.must(user), Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown}
-	}
-	router := bus.NewRouter(consumer(busAudit))
-	router.Use(bus.CorrelationIDMiddleware)
-	routers := []*bus.Router{router}
-	var printConn *print.Connector
-	if err := audit.New(parts.pool, log).Register(router, topics); err != nil {
-		return fail(err)
-	}
+	s.registry, s.topics, s.creds, s.metrics, s.brokers, s.partitions = registry, topics, creds, metrics, kcfg.Brokers, partitions
+	log.Info("event backbone started", "brokers", strings.Join(kcfg.Brokers, ","), "topics", topics, "partitions", partitions)
+	return closeBroker, nil
+}
 
-	if cfg.Print.URL != "" {
-		conn, err := print.New(print.Config{Pool: parts.pool, App: parts.app, Logger: log,
-			Pingen: print.PingenConfig{BaseURL: cfg.Print.URL, ClientID: orDefault(cfg.Print.ClientID, "sim"),
-				ClientSecret: orDefault(cfg.Print.ClientSecret, "sim"), Organisation: orDefault(cfg.Print.Organisation, printsim.DefaultOrganisation),
-				WebhookSecret: cfg.Print.WebhookSecret, HTTP: httpclient.Config{Registerer: reg}}})
-		if err != nil {
-			return fail(fmt.Errorf("print connector: %w", err))
-		}
-		printRouter := bus.NewRouter(consumer(busPrint))
-		printRouter.Use(bus.CorrelationIDMiddleware)
-		if err := conn.Register(printRouter); err != nil {
-			return fail(err)
-		}
-		routers = append(routers, printRouter)
-		printConn = conn
-		parts.letters = conn.StaffHandler(func(r *http.Request) (string, error) { return api.StaffName(r), nil }) // the API checks the role first
-		if parts.mounts == nil {
-			parts.mounts = map[string]http.Handler{}
-		}
-		parts.mounts["/hooks/pingen"] = conn.WebhookHandler()
+// startRelay starts the outbox relay as the relay user.
+func (s *supervisor) startRelay(ctx context.Context, d component.Deps) (func(context.Context) error, error) {
+	pub, err := bus.NewPublisher(s.creds.must(busRelay))
+	if err != nil {
+		return nil, err
 	}
-
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	if printConn != nil {
-		go func() {
-			if err := printConn.Run(runCtx); err != nil && runCtx.Err() == nil {
-				log.Error("print connector stopped", "err", err)
-			}
-		}()
+	outbox := store.NewOutbox(s.parts.pool)
+	relay, err := bus.NewRelay(outbox, pub, bus.RelayConfig{Metrics: s.metrics, Logger: s.log})
+	if err != nil {
+		_ = pub.Close()
+		outbox.Close()
+		return nil, err
 	}
-	stopSAP := func() {}
-	if cfg.SAP.URL != "" {
-		sapPub, err := publisher(busSAP) // its dead letters
-		if err == nil {
-			stopSAP, err = sap.Start(runCtx, sap.Deps{Pool: parts.pool, App: parts.app, Publisher: sapPub, Consumer: consumer(busSAP),
-				Config: sap.Config{BaseURL: cfg.SAP.URL, User: orDefault(cfg.SAP.User, "sim"), Password: orDefault(cfg.SAP.Password, "sim"),
-					SAPClient: orDefault(cfg.SAP.Client, "100"), Registerer: reg, Logger: log}})
-		}
-		if err != nil {
-			cancelRun()
-			return fail(fmt.Errorf("SAP connector: %w", err))
-		}
+	probe, err := bus.NewBrokerProbe(s.creds.must(busRelay), bus.ProbeConfig{})
+	if err != nil {
+		_ = pub.Close()
+		outbox.Close()
+		return nil, err
 	}
-	stopServiceNow := func() {}
-	if cfg.ServiceNow.URL != "" {
-		mob, err := app.NewMobile(parts.app, parts.store)
-		var snPub *bus.KafkaPublisher
-		if err == nil {
-			snPub, err = publisher(busServiceNow) // its dead letters
-		}
-		if err == nil {
-			stopServiceNow, err = servicenow.Start(runCtx, servicenow.Deps{Pool: parts.pool, Mobile: mob, Publisher: snPub,
-				Consumer: consumer(busServiceNow),
-				Config: servicenow.Config{BaseURL: cfg.ServiceNow.URL, User: orDefault(cfg.ServiceNow.User, "sim"),
-					Password: orDefault(cfg.ServiceNow.Password, "sim"), Registerer: reg, Logger: log}})
-		}
-		if err != nil {
-			stopSAP()
-			cancelRun()
-			return fail(fmt.Errorf("servicenow connector: %w", err))
-		}
-	}
-	stopRegister := func() {}
-	if cfg.Register.URL != "" {
-		stopRegister, err = register.Start(runCtx, register.Deps{App: parts.app, Config: register.Config{BaseURL: cfg.Register.URL},
-			Consumer:   consumer(busRegister),
-			Registerer: reg, Logger: log})
-		if err != nil {
-			stopSAP()
-			stopServiceNow()
-			cancelRun()
-			return fail(fmt.Errorf("register connector: %w", err))
-		}
-	}
-	var wg sync.WaitGroup
-	var relayErr error
-	routerErrs := make([]error, len(routers))
-	wg.Add(1 + len(routers))
-	go func() { defer wg.Done(); relayErr = relay.Run(runCtx) }()
-	for i, r := range routers {
-		go func() { defer wg.Done(); routerErrs[i] = r.Run(runCtx) }()
-	}
-	log.Info("event backbone started", "brokers", strings.Join(kcfg.Brokers, ","), "topics", topics,
-		"partitions", partitions, "consumers", audit.Group)
-
-	var once sync.Once
-	var stopErr error
-	stop = func(ctx context.Context) error {
-		once.Do(func() {
-			cancelRun()
-			stopSAP()
-			stopServiceNow()
-			stopRegister()
-			done := make(chan struct{})
-			go func() { wg.Wait(); close(done) }()
-			select {
-			case <-done:
-				stopErr = errors.Join(append([]error{relayErr}, routerErrs...)...)
-			case <-ctx.Done():
-				stopErr = fmt.Errorf("event backbone: not stopped within the deadline: %w", ctx.Err())
-			}
-			for _, c := range closers {
-				stopErr = errors.Join(stopErr, c())
-			}
-			outbox.Close()
-			closeBroker()
-			if stopErr == nil {
-				log.Info("event backbone stopped")
-			}
-		})
-		return stopErr
-	}
-	return stop, nil
+	s.parts.relay, s.parts.broker = relay, probe // for /readyz
+	return component.Background(ctx, "relay", d.Failed, relay.Run, func() { _ = pub.Close(); outbox.Close() }), nil
 }

@@ -118,7 +118,7 @@ func TestBackboneRelaysAuditsAndKeepsEventsAcrossARestart(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	stop, err := startBackbone(ctx, cfg, parts, reg, log)
+	stop, _, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestBackboneRelaysAuditsAndKeepsEventsAcrossARestart(t *testing.T) {
 	}
 
 	// Restart on the same data directory (and port): the events are still there.
-	stop, err = startBackbone(ctx, cfg, parts, prometheus.NewRegistry(), log)
+	stop, _, err = startBackbone(ctx, cfg, parts, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatalf("restart: %v", err)
 	}
@@ -187,7 +187,7 @@ func TestBackboneRelaysAuditsAndKeepsEventsAcrossARestart(t *testing.T) {
 func TestHubModeNeedsAConfiguredCluster(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.mode = modeHub
-	_, err := startBackbone(context.Background(), &cfg, &hubParts{}, prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	_, _, err := startBackbone(context.Background(), &cfg, &hubParts{}, prometheus.NewRegistry(), slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "KAFKA_BROKERS") {
 		t.Fatalf("got %v, want an error naming KAFKA_BROKERS", err)
 	}

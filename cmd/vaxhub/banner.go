@@ -37,7 +37,8 @@ func newAnnouncer(log *slog.Logger) announcer {
 }
 
 // config prints the effective configuration (secrets masked): as text, or as
-// one record whose "config" attribute lists its lines.
+// one record per line ("effective configuration", attribute "line"), which
+// keeps every record short.
 func (a announcer) config(cfg *config) {
 	if a.text != nil {
 		cfg.print(a.text)
@@ -45,13 +46,11 @@ func (a announcer) config(cfg *config) {
 	}
 	var b bytes.Buffer
 	cfg.print(&b)
-	var lines []string
 	for _, l := range strings.Split(b.String(), "\n") {
 		if l = strings.TrimSpace(l); l != "" && l != "effective configuration:" {
-			lines = append(lines, l)
+			a.log.Info("effective configuration", "line", l)
 		}
 	}
-	a.log.Info("effective configuration", "config", lines)
 }
 
 // devToken warns that the development token is accepted (always logged).

@@ -43,7 +43,7 @@ func benchBus(ctx context.Context, args []string) error {
 	handlerKind := fs.String("handler", "audit", "latency run's consumer: audit (the audit trail: one PostgreSQL transaction per event) or noop")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &usageError{"help shown"}
+			return &usageError{helpShown}
 		}
 		return &usageError{err.Error()}
 	}

@@ -65,7 +65,7 @@ func runBenchHotline(ctx context.Context, args []string, out io.Writer) error {
 	events := fs.Bool("events", true, "record call events in the outbox, as `vaxhub run` does (false: drop them, to see their cost)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &usageError{"help shown"}
+			return &usageError{helpShown}
 		}
 		return &usageError{err.Error()}
 	}

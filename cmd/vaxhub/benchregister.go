@@ -60,7 +60,7 @@ func runBenchRegister(ctx context.Context, args []string, out io.Writer) error {
 	verbose := fs.Bool("v", false, "log the hub's warnings to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return &usageError{"help shown"}
+			return &usageError{helpShown}
 		}
 		return &usageError{err.Error()}
 	}
@@ -318,7 +318,7 @@ func startRegisterHub(ctx context.Context, parts *hubParts, simURL string, parti
 	done := make(chan struct{})
 	go func() { defer close(done); _ = relay.Run(rctx) }()
 	undo = append(undo, func() { cancelRelay(); <-done })
-	stopConnector, err := register.Start(context.WithoutCancel(ctx), register.Deps{App: parts.app, Config: register.Config{BaseURL: simURL},
+	stopConnector, err := register.StartWith(context.WithoutCancel(ctx), register.Deps{App: parts.app, Config: register.Config{BaseURL: simURL},
 		Consumer:   bus.ConsumerConfig{Kafka: creds.must(busRegister), Validator: registry, Metrics: metrics, Logger: log, ShutdownTimeout: consumerShutdown},
 		Registerer: promReg, Logger: log})
 	if err != nil {

@@ -73,7 +73,7 @@ func TestBrokerRefusesClientsWithoutCredentials(t *testing.T) {
 	if _, err := loadCampaign(ctx, cfg, parts, log); err != nil { // events to read
 		t.Fatal(err)
 	}
-	stop, err := startBackbone(ctx, cfg, parts, prometheus.NewRegistry(), log)
+	stop, _, err := startBackbone(ctx, cfg, parts, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,31 +12,34 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vaxhub/vaxhub/connectors/audit"
 	"github.com/vaxhub/vaxhub/connectors/bus"
-	"github.com/vaxhub/vaxhub/connectors/print"
-	"github.com/vaxhub/vaxhub/connectors/register"
-	"github.com/vaxhub/vaxhub/connectors/sap"
-	"github.com/vaxhub/vaxhub/connectors/servicenow"
 )
 
 // The bus users: every part of the hub that talks to Kafka connects as its
 // own user, with the least it needs (issue 12, point 5).
 const (
-	busAdmin      = "admin"      // embedded broker only: superuser; creates the topics, sets the ACLs
-	busRelay      = "relay"      // the outbox relay: writes the event topics
-	busAudit      = "audit"      // the audit trail: reads every event topic
-	busSAP        = "sap"        // SAP: appointment (goods issues) and mobile (transfers)
-	busServiceNow = "servicenow" // ServiceNow: mobile (work orders)
-	busRegister   = "register"   // population register: resident
-	busPrint      = "print"      // print and mail: appointment, waitlist
-	busOperator   = "operator"   // people: read every topic, replay dead letters
-	busTester     = "tester"     // `vaxhub run` only: may also write every topic (inject a malformed message on purpose)
+	busAdmin = "admin" // embedded broker only: superuser; creates the topics, sets the ACLs
+	busRelay = "relay" // the outbox relay: writes the event topics
+	// Each component whose Spec has a Bus has a user of its name
+	// (components.go); these two are named in the tools and benchmarks.
+	busRegister = "register"
+	busPrint    = "print"
+	busOperator = "operator" // people: read every topic, replay dead letters
+	busTester   = "tester"   // `vaxhub run` only: may also write every topic (inject a malformed message on purpose)
 )
 
-// busUserNames are the users of the embedded broker, in the order they are
-// listed.
-var busUserNames = []string{busAdmin, busRelay, busAudit, busSAP, busServiceNow, busRegister, busPrint, busOperator, busTester}
+// busUsers are the users of the embedded broker, in the order they are
+// listed: admin and the relay, one per component that consumes (its Spec's
+// Bus, in the order of the component list), the operator and the tester.
+func busUsers() []string {
+	out := []string{busAdmin, busRelay}
+	for _, s := range specs() {
+		if s.Bus != nil {
+			out = append(out, s.Name)
+		}
+	}
+	return append(out, busOperator, busTester)
+}
 
 // busACLs is what user may do on the bus, given the event topics. Every
 // consumer may write the dead-letter topic (its own dead letters); none may
@@ -49,16 +52,6 @@ func busACLs(user string, topics []string) []bus.ACL {
 	switch user {
 	case busRelay:
 		return bus.WriteTopics(topics...)
-	case busAudit:
-		return consumer(topics, audit.Group)
-	case busSAP:
-		return consumer([]string{bus.TopicFor("appointment.dose-administered"), bus.TopicFor("mobile.transfer-requested")}, sap.Group, sap.TransferGroup)
-	case busServiceNow:
-		return consumer([]string{bus.TopicFor("mobile.campaign-planned")}, servicenow.Group)
-	case busRegister:
-		return consumer([]string{register.Topic}, register.Group)
-	case busPrint:
-		return consumer(print.Topics, print.Group)
 	case busOperator:
 		// Read everything (kcat, vaxhub dlq list|show), consume in groups of
 		// its own, and write the event topics (vaxhub dlq replay).
@@ -70,14 +63,23 @@ func busACLs(user string, topics []string) []bus.ACL {
 			{Resource: bus.ResourceTopic, Name: "*", Operation: bus.OpWrite},
 			{Resource: bus.ResourceGroup, Name: "*", Operation: bus.OpRead}}
 	}
+	for _, s := range specs() {
+		if s.Name == user && s.Bus != nil {
+			read := s.Bus.Topics
+			if s.Bus.AllTopics {
+				read = topics
+			}
+			return consumer(read, s.Bus.Groups...)
+		}
+	}
 	return nil
 }
 
 // embeddedUsers are the users of the embedded broker with the passwords of
 // the credentials file.
 func embeddedUsers(passwords map[string]string, topics []string) []bus.User {
-	out := make([]bus.User, 0, len(busUserNames))
-	for _, name := range busUserNames {
+	out := make([]bus.User, 0, len(busUsers()))
+	for _, name := range busUsers() {
 		out = append(out, bus.User{Name: name, Password: passwords[name], Superuser: name == busAdmin, ACLs: busACLs(name, topics)})
 	}
 	return out
@@ -128,7 +130,7 @@ func ensureKafkaUsers(dataDir string) (map[string]string, error) {
 		users = map[string]string{}
 	}
 	changed := false
-	for _, name := range busUserNames {
+	for _, name := range busUsers() {
 		if len(users[name]) < 16 {
 			users[name] = newBusPassword()
 			changed = true
@@ -165,7 +167,7 @@ func newBusPassword() string {
 // benchmarks' throw-away brokers).
 func newKafkaUsers() map[string]string {
 	out := map[string]string{}
-	for _, n := range busUserNames {
+	for _, n := range busUsers() {
 		out[n] = newBusPassword()
 	}
 	return out
@@ -207,7 +209,7 @@ func (b busCredentials) forUser(user string) (bus.Config, error) {
 func (b busCredentials) must(user string) bus.Config {
 	c, err := b.forUser(user)
 	if err != nil {
-		panic(err) // a user of busUserNames
+		panic(err) // a user of busUsers()
 	}
 	return c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"os"
@@ -36,16 +37,55 @@ commands:
   kafka     "vaxhub kafka kcat-config [-user operator|tester]": a librdkafka configuration for kcat -F
   schemas   "vaxhub schemas check [dir]": validate the schema files and their examples
   mappings  "vaxhub mappings check [dir]": validate the mapping files and run their tests
-  config    print the effective configuration (secrets masked)
+  config    print the effective configuration (secrets masked); "-markdown": the README's table of the components' settings
 
 Run "vaxhub COMMAND -h" for a command's flags.`
 
+// dispatch runs the command of args. Help asked for (-h, -help, --help,
+// whether the command's flag set or the command itself answered it) is
+// not an error: the usage was printed, the exit code is 0.
 func dispatch(ctx context.Context, args []string) error {
+	err := runCommand(ctx, args)
+	if askedForHelp(err) {
+		return nil
+	}
+	return err
+}
+
+func askedForHelp(err error) bool {
+	var ue *usageError
+	return err != nil && (errors.Is(err, flag.ErrHelp) || (errors.As(err, &ue) && ue.msg == helpShown) ||
+		strings.Contains(err.Error(), flag.ErrHelp.Error()))
+}
+
+// helpShown is the usageError of a command that printed its usage on -h.
+const helpShown = "help shown"
+
+// helpFor answers -h for commands whose usage is one line: it prints it.
+func helpFor(cmd string, rest []string) bool {
+	if len(rest) == 0 || (rest[0] != "-h" && rest[0] != "-help" && rest[0] != "--help") {
+		return false
+	}
+	for _, line := range strings.Split(usage, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == cmd {
+			fmt.Println(strings.TrimSpace(line))
+		}
+	}
+	return true
+}
+
+func runCommand(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, usage)
 		return &usageError{"no command given"}
 	}
 	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "letters", "reconcile", "sim", "bench", "dlq", "kafka", "schemas", "mappings":
+		if helpFor(cmd, rest) {
+			return nil
+		}
+	}
 	switch cmd {
 	case "run":
 		return cmdRun(ctx, rest, modeRun)
@@ -72,10 +112,15 @@ func dispatch(ctx context.Context, args []string) error {
 	case "mappings":
 		return cmdMappings(ctx, rest)
 	case "config":
+		if len(rest) == 1 && (rest[0] == "-markdown" || rest[0] == "--markdown") {
+			fmt.Print(componentTable(specs())) // the README's table
+			return nil
+		}
 		cfg, err := loadConfig(rest, modeRun)
 		if err != nil {
 			return err
 		}
+		cfg.runSwitches(simulatorURLs()) // what `vaxhub run` would start
 		cfg.print(os.Stdout)
 		return nil
 	case "-h", "--help", "help":

@@ -24,6 +24,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/component"
 	"github.com/vaxhub/vaxhub/connectors/ratelimit"
 )
 
@@ -64,38 +65,8 @@ type config struct {
 		TokenRate    float64 `json:"token_rate"`
 		TokenBurst   int     `json:"token_burst"`
 	} `json:"api_limits"`
-	// SAP is the SAP-style stock system; an empty URL leaves the connector
-	// off. `vaxhub run` points it at its SAP simulator.
-	SAP struct {
-		URL      string `json:"url"`
-		User     string `json:"user"`
-		Password string `json:"password"`
-		Client   string `json:"client"`
-	} `json:"sap"`
-	// Print is the hybrid-mail service (Pingen-style); an empty URL leaves
-	// the connector off. `vaxhub run` points it at its print simulator.
-	Print struct {
-		URL           string `json:"url"`
-		ClientID      string `json:"client_id"`
-		ClientSecret  string `json:"client_secret"`
-		Organisation  string `json:"organisation"`
-		WebhookSecret string `json:"webhook_secret"`
-	} `json:"print"`
-	// ServiceNow is the field planner of the mobile teams; an empty URL
-	// leaves the connector off. `vaxhub run` points it at its simulator.
-	ServiceNow struct {
-		URL      string `json:"url"`
-		User     string `json:"user"`
-		Password string `json:"password"`
-	} `json:"servicenow"`
-	// HotlineAddr is the IVR's SIP address (UDP and TCP); "off" or empty
-	// in hub mode leaves it off. `vaxhub run` defaults to 127.0.0.1:5060.
-	HotlineAddr string `json:"hotline_addr"`
-	// Register is the population register; an empty URL leaves the
-	// connector off. `vaxhub run` points it at its register simulator.
-	Register struct {
-		URL string `json:"url"`
-	} `json:"register"`
+	// The components' fields (sap, print, servicenow, register, hotline,
+	// ...) are read by their specs: see components.go and componentValues.
 	// RequireVerification: only residents the register (or staff, by hand)
 	// confirmed may book. Default true; VAXHUB_REQUIRE_VERIFICATION=false
 	// switches it off.
@@ -121,6 +92,9 @@ type config struct {
 	key     []byte
 	loc     *time.Location
 	sources map[string]string
+	// comp holds each component's field values by spec name, as read from
+	// the file and the environment (defaults applied).
+	comp map[string]component.Values
 }
 
 // superuserURL is the database URL when none is configured and `vaxhub run`
@@ -152,7 +126,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (env VAXHUB_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, &usageError{"help shown"}
+			return nil, &usageError{helpShown}
 		}
 		return nil, &usageError{err.Error()}
 	}
@@ -167,11 +141,7 @@ func loadConfig(args []string, m mode) (*config, error) {
 	}
 	env := map[string]*string{"VAXHUB_HTTP_ADDR": &c.HTTPAddr, "DATABASE_URL": &c.DatabaseURL, "VAXHUB_DATA_DIR": &c.DataDir,
 		"VAXHUB_DATA_KEY": &c.DataKey, "VAXHUB_CAMPAIGN": &c.Campaign, "KAFKA_BROKERS": &c.KafkaBrokers, "VAXHUB_KAFKA_ADDR": &c.KafkaAddr, "VAXHUB_LOG_LEVEL": &c.LogLevel,
-		"VAXHUB_TIME_ZONE": &c.TimeZone, "VAXHUB_SAP_URL": &c.SAP.URL, "VAXHUB_SAP_USER": &c.SAP.User,
-		"VAXHUB_SAP_PASSWORD": &c.SAP.Password, "VAXHUB_SAP_CLIENT": &c.SAP.Client, "VAXHUB_REGISTER_URL": &c.Register.URL, "VAXHUB_HOTLINE_ADDR": &c.HotlineAddr,
-		"VAXHUB_SERVICENOW_URL": &c.ServiceNow.URL, "VAXHUB_SERVICENOW_USER": &c.ServiceNow.User, "VAXHUB_SERVICENOW_PASSWORD": &c.ServiceNow.Password,
-		"VAXHUB_PRINT_URL": &c.Print.URL, "VAXHUB_PRINT_CLIENT_ID": &c.Print.ClientID, "VAXHUB_PRINT_CLIENT_SECRET": &c.Print.ClientSecret,
-		"VAXHUB_PRINT_ORGANISATION": &c.Print.Organisation, "VAXHUB_PRINT_WEBHOOK_SECRET": &c.Print.WebhookSecret}
+		"VAXHUB_TIME_ZONE": &c.TimeZone}
 	for name, dst := range env {
 		if v := os.Getenv(name); v != "" {
 			*dst = v
@@ -179,6 +149,9 @@ func loadConfig(args []string, m mode) (*config, error) {
 		}
 	}
 	c.kafkaSASLFromEnv()
+	if err := c.componentValues(); err != nil {
+		return nil, err
+	}
 	if v := os.Getenv("VAXHUB_REQUIRE_VERIFICATION"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -268,12 +241,124 @@ func (c *config) readFile(name string) error {
 	if err != nil {
 		return fmt.Errorf("config file %s: %w", name, err)
 	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(j, &top); err != nil {
+		return fmt.Errorf("config file %s: %w", name, err)
+	}
+	for _, spec := range specs() {
+		raw, ok := top[spec.Name]
+		if !ok || len(spec.Fields) == 0 {
+			continue
+		}
+		delete(top, spec.Name)
+		var section map[string]any
+		if err := json.Unmarshal(raw, &section); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", name, spec.Name, err)
+		}
+		for k, v := range section {
+			if _, ok := spec.Field(k); !ok {
+				return fmt.Errorf("config file %s: %s.%s: no such field (see vaxhub config)", name, spec.Name, k)
+			}
+			c.fileValue(spec.Name)[k] = scalar(v)
+		}
+	}
+	if j, err = json.Marshal(top); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(j))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {
 		return fmt.Errorf("config file %s: %w", name, err)
 	}
 	return nil
+}
+
+// fileValue returns the values of component name read so far.
+func (c *config) fileValue(name string) component.Values {
+	if c.comp == nil {
+		c.comp = map[string]component.Values{}
+	}
+	if c.comp[name] == nil {
+		c.comp[name] = component.Values{}
+	}
+	return c.comp[name]
+}
+
+// scalar is a YAML value as the string a field holds (a list joined by commas).
+func scalar(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = scalar(e)
+		}
+		return strings.Join(parts, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// componentValues completes each component's values: the environment over
+// the file, then the default (under `vaxhub run` the RunDefault, except for
+// the Switch field, which cmdRun sets when it starts the stand-in). `vaxhub
+// hub` refuses a component that is on without a required field.
+func (c *config) componentValues() error {
+	for _, spec := range specs() {
+		v := c.fileValue(spec.Name)
+		for _, f := range spec.Fields {
+			if e := os.Getenv(f.Env); e != "" {
+				v[f.Name] = e
+				c.sources[f.Env] = "env"
+			}
+			if v[f.Name] != "" {
+				continue
+			}
+			v[f.Name] = f.Default
+			if c.mode == modeRun && f.RunDefault != "" && f.Name != spec.Switch {
+				v[f.Name] = f.RunDefault
+			}
+		}
+		if c.mode != modeHub || !switchedOn(spec, v) {
+			continue
+		}
+		for _, f := range spec.Fields {
+			if f.Required && v[f.Name] == "" {
+				sw, _ := spec.Field(spec.Switch)
+				return fmt.Errorf("%s is on (%s is set) but %s.%s is missing: set %s", spec.Name, sw.Env, spec.Name, f.Name, f.Env)
+			}
+		}
+	}
+	return nil
+}
+
+// values are the field values of the component of spec.
+func (c *config) values(spec component.Spec) component.Values {
+	return c.fileValue(spec.Name)
+}
+
+// runSwitches switches on, under `vaxhub run`, what a laptop runs itself:
+// a component with a simulator talks to it (sims: name to URL of the
+// simulators started), one with a RunDefault on its Switch field (the
+// hotline) listens there. Configured values win.
+func (c *config) runSwitches(sims map[string]string) {
+	for _, spec := range specs() {
+		if spec.Switch == "" {
+			continue
+		}
+		v := c.values(spec)
+		if v[spec.Switch] != "" {
+			continue
+		}
+		if u, ok := sims[spec.Simulator]; ok && spec.Simulator != "" {
+			v[spec.Switch] = u
+		} else if f, _ := spec.Field(spec.Switch); f.RunDefault != "" {
+			v[spec.Switch] = f.RunDefault
+		}
+	}
 }
 
 // parseTokens reads "name:sha256hex:role+role,name2:...".
@@ -333,8 +418,12 @@ func (c *config) finish() error {
 		c.key = k
 		c.sources["data_key"] = filepath.Join(c.DataDir, "data.key")
 	}
+	c.Kafka.DLQKey = derivedKey(c, dlqKeyLabel)
 	return nil
 }
+
+// dlqKeyLabel derives the key that signs dead letters (bus.Config.DLQKey).
+const dlqKeyLabel = "dead letters"
 
 func decodeKey(s string) ([]byte, error) {
 	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
@@ -383,13 +472,15 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  campaign:      %s\n", c.Campaign)
 	fmt.Fprintf(w, "  time_zone:     %s\n", c.TimeZone)
 	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
-	fmt.Fprintf(w, "  sap:           %s\n", orDefault(c.SAP.URL, "(connector off)"))
-	fmt.Fprintf(w, "  print:         %s\n", orDefault(c.Print.URL, "(connector off)"))
-	fmt.Fprintf(w, "  hotline (SIP): %s\n", orDefault(c.HotlineAddr, "(off)"))
-	fmt.Fprintf(w, "  servicenow:    %s\n", orDefault(c.ServiceNow.URL, "(connector off)"))
-	fmt.Fprintf(w, "  register:      %s (booking needs verification: %v)\n", orDefault(c.Register.URL, "(connector off)"), c.requireVerification())
-	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
-		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
+	fmt.Fprintf(w, "  require_verification: %v\n", c.requireVerification())
+	c.printComponents(w)
+	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
+		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s per user (embedded broker; KAFKA_SASL_* apply to a real cluster only)\n",
+			c.KafkaPartitions, bus.EmbeddedMechanism)
+	} else {
+		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
+			orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
+	}
 	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
 		// The embedded broker's users, from the credentials file.
 		users, found, err := readKafkaUsers(c.DataDir)
@@ -397,10 +488,10 @@ func (c *config) print(w io.Writer) {
 		case err != nil:
 			fmt.Fprintf(w, "  kafka users:   %v\n", err)
 		case !found:
-			fmt.Fprintf(w, "  kafka users:   %s (made at the first start: SCRAM users %s)\n", kafkaUsersPath(c.DataDir), strings.Join(busUserNames, ", "))
+			fmt.Fprintf(w, "  kafka users:   %s (made at the first start: SCRAM users %s)\n", kafkaUsersPath(c.DataDir), strings.Join(busUsers(), ", "))
 		default:
 			var names []string
-			for _, n := range busUserNames {
+			for _, n := range busUsers() {
 				if users[n] != "" {
 					names = append(names, n+"="+mask(users[n]))
 				}

@@ -2,49 +2,40 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"github.com/vaxhub/vaxhub/simulators/agent"
 )
 
-// startHotline starts the IVR on cfg.HotlineAddr (in run mode on
-// 127.0.0.1:5060 with ten simulated agent phones from port 5070) and
-// returns how to stop it and a line for the start-up banner.
-func startHotline(ctx context.Context, cfg *config, parts *hubParts, m mode, reg prometheus.Registerer, log *slog.Logger) (stop func(), note string, err error) {
-	addr := cfg.HotlineAddr
-	if addr == "" && m == modeRun {
-		addr = "127.0.0.1:5060"
+// startAgentPhones starts, for `vaxhub run` with the hotline on and no agent
+// phones configured, ten simulated agent phones from port 5070 (unless
+// VAXHUB_SIM_AGENTS=off) and gives them to the hotline.
+func startAgentPhones(ctx context.Context, cfg *config, log *slog.Logger) {
+	v := cfg.values(hotline.Spec)
+	if !switchedOn(hotline.Spec, v) || v.String("agents") != "" || os.Getenv("VAXHUB_SIM_AGENTS") == "off" {
+		return
 	}
-	if addr == "" || addr == "off" {
-		return func() {}, "", nil
-	}
-	var agents []string
-	if m == modeRun && os.Getenv("VAXHUB_SIM_AGENTS") != "off" {
-		phones, err := agent.Start(ctx, agent.Config{N: 10, FirstPort: 5070, Logger: log})
-		if err != nil {
-			log.Warn("simulated agent phones did not start; callers who ask for an agent hear that none is free", "err", err)
-		} else {
-			agents = phones.URIs
-		}
-	}
-	// Callers' numbers are hashed with a key derived from the data key, so
-	// that every replica and every restart hashes a number the same way.
-	h := sha256.Sum256(append([]byte("vaxhub caller hash\x00"), cfg.key...))
-	stop, err = hotline.Start(ctx, parts.app, hotline.Config{Addr: addr, Agents: agents, CallerHashKey: h[:], Registerer: reg, Logger: log,
-		Events: &hotline.OutboxRecorder{Pool: parts.pool, Registry: parts.schemas}})
+	phones, err := agent.Start(ctx, agent.Config{N: 10, FirstPort: 5070, Logger: log})
 	if err != nil {
-		return nil, "", fmt.Errorf("hotline on %s: %w", addr, err)
+		log.Warn("simulated agent phones did not start; callers who ask for an agent hear that none is free", "err", err)
+		return
 	}
-	note = fmt.Sprintf("hotline: sip:ivr@%s (UDP and TCP)", addr)
-	if len(agents) > 0 {
-		note += fmt.Sprintf(", %d simulated agent phones (%s ...)", len(agents), strings.TrimPrefix(agents[0], "sip:"))
+	v["agents"] = strings.Join(phones.URIs, ",")
+}
+
+// hotlineNote is the start-up banner's line about the hotline.
+func hotlineNote(cfg *config) string {
+	v := cfg.values(hotline.Spec)
+	if !switchedOn(hotline.Spec, v) {
+		return ""
 	}
-	return stop, note, nil
+	note := fmt.Sprintf("hotline: sip:ivr@%s (UDP and TCP)", v.String("addr"))
+	if agents := v.List("agents"); len(agents) > 0 {
+		note += fmt.Sprintf(", %d agent phones (%s ...)", len(agents), strings.TrimPrefix(agents[0], "sip:"))
+	}
+	return note
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store/storetest"
@@ -100,7 +101,8 @@ func TestBirthDateGuessingLocksTheReferenceAcrossChannels(t *testing.T) {
 	}
 	cfg.KafkaAddr = "127.0.0.1:0"
 	cfg.SlotDays = 3
-	cfg.HotlineAddr = "127.0.0.1:" + strconv.Itoa(freeSIPPort(t))
+	hotlineAddr := "127.0.0.1:" + strconv.Itoa(freeSIPPort(t))
+	cfg.values(hotline.Spec)["addr"] = hotlineAddr
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -113,7 +115,7 @@ func TestBirthDateGuessingLocksTheReferenceAcrossChannels(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
+	stopBackbone, _, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +124,6 @@ func TestBirthDateGuessingLocksTheReferenceAcrossChannels(t *testing.T) {
 		defer cancel()
 		_ = stopBackbone(sctx)
 	}()
-	stopHotline, _, err := startHotline(ctx, cfg, parts, modeRun, reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopHotline()
 	front, err := frontDoor(ctx, cfg, parts, reg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +179,7 @@ func TestBirthDateGuessingLocksTheReferenceAcrossChannels(t *testing.T) {
 	}
 	cctx, ccancel := context.WithTimeout(ctx, 90*time.Second)
 	defer ccancel()
-	res, err := caller.Call(cctx, caller.Config{Target: "sip:116117@" + cfg.HotlineAddr, KeyGap: 60 * time.Millisecond, WaitEnd: 60 * time.Second}, steps)
+	res, err := caller.Call(cctx, caller.Config{Target: "sip:116117@" + hotlineAddr, KeyGap: 60 * time.Millisecond, WaitEnd: 60 * time.Second}, steps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func TestReadyzNamesTheBrokerWhileItIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer parts.pool.Close()
-	stop, err := startBackbone(ctx, cfg, parts, prometheus.NewRegistry(), log)
+	stop, _, err := startBackbone(ctx, cfg, parts, prometheus.NewRegistry(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,9 +39,10 @@ func cmdReconcile(ctx context.Context, args []string) error {
 		}
 		return servicenow.ReconcileMobileMain(ctx, servicenow.Deps{Mobile: mob}, args[1:], os.Stdout)
 	}
+	cfg.runSwitches(simulatorURLs()) // unless configured: the SAP simulator
+	v := cfg.values(sap.Spec)
 	err = sap.ReconcileMain(ctx, sap.Deps{Pool: parts.pool, App: parts.app, Config: sap.Config{
-		BaseURL: orDefault(cfg.SAP.URL, "http://127.0.0.1:8101"), User: orDefault(cfg.SAP.User, "sim"),
-		Password: orDefault(cfg.SAP.Password, "sim"), SAPClient: orDefault(cfg.SAP.Client, "100")}}, args[1:], os.Stdout)
+		BaseURL: v.String("url"), User: v.String("user"), Password: v.String("password"), SAPClient: v.String("client")}}, args[1:], os.Stdout)
 	if errors.Is(err, sap.ErrDifferences) {
 		return &exitOne{err}
 	}

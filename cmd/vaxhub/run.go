@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/print"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/core/store"
@@ -205,7 +206,6 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	log := newLogger(cfg.LogLevel)
 	useAsDefault(log)
 	say := newAnnouncer(log)
-	say.config(cfg)
 	if cfg.DevToken != "" {
 		say.devToken()
 	}
@@ -223,39 +223,25 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	var sims []string
 	if m == modeRun {
 		var addrs map[string]string
-		if cfg.Print.WebhookSecret == "" {
-			cfg.Print.WebhookSecret = randomHex(16) // shared by the print simulator and the connector
+		if w := cfg.values(print.Spec); w["webhook_secret"] == "" {
+			w["webhook_secret"] = randomHex(16) // shared by the print simulator and the connector
 		}
 		sims, addrs = startSimulators(ctx, cfg, log)
-		if cfg.SAP.URL == "" {
-			cfg.SAP.URL = addrs["sap"] // the connectors talk to the simulators
-		}
-		if cfg.Register.URL == "" {
-			cfg.Register.URL = addrs["register"]
-		}
-		if cfg.Print.URL == "" {
-			cfg.Print.URL = addrs["print"]
-		}
-		if cfg.ServiceNow.URL == "" {
-			cfg.ServiceNow.URL = addrs["servicenow"]
-		}
+		cfg.runSwitches(addrs) // the connectors talk to the simulators; the hotline listens
+		startAgentPhones(ctx, cfg, log)
 	}
-	stopBackbone, err := startBackbone(ctx, cfg, parts, reg, log)
+	say.config(cfg) // the values the components get
+	stopComponents, failed, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), consumerShutdown+4*time.Second)
 		defer cancel()
-		if err := stopBackbone(sctx); err != nil {
-			log.Error("event backbone shutdown", "err", err)
+		if err := stopComponents(sctx); err != nil {
+			log.Error("components shutdown", "err", err)
 		}
 	}()
-	stopHotline, hotlineNote, err := startHotline(ctx, cfg, parts, m, reg, log)
-	if err != nil {
-		return err
-	}
-	defer stopHotline()
 	front, err := frontDoor(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
@@ -267,8 +253,10 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	hs := &http.Server{Handler: front, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	say.up(ln.Addr().String(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"), sims, hotlineNote)
+	say.up(ln.Addr().String(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"), sims, hotlineNote(cfg))
+	var runErr error
 	select {
+	case runErr = <-failed:
 	case <-ctx.Done():
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
@@ -278,5 +266,5 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return hs.Shutdown(sctx)
+	return errors.Join(runErr, hs.Shutdown(sctx))
 }

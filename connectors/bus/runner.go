@@ -2,6 +2,8 @@ package bus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -13,6 +15,13 @@ import (
 // returns an error while running is logged with its name. Connectors use it
 // for their pollers and consumers.
 func Run(ctx context.Context, log *slog.Logger, after func(), fns map[string]func(context.Context) error) (stop func()) {
+	return RunReporting(ctx, log, after, fns, nil)
+}
+
+// RunReporting is Run, and also hands failed (when not nil) every function
+// that returns, with or without an error, before stop is called: the hub's
+// supervisor stops the hub then, rather than run on without the part.
+func RunReporting(ctx context.Context, log *slog.Logger, after func(), fns map[string]func(context.Context) error, failed func(error)) (stop func()) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -29,8 +38,15 @@ func Run(ctx context.Context, log *slog.Logger, after func(), fns map[string]fun
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fn(runCtx); err != nil && runCtx.Err() == nil {
+			err := fn(runCtx)
+			if err != nil && runCtx.Err() == nil {
 				log.Error("stopped with an error", "part", name, "err", err)
+			}
+			if failed != nil && runCtx.Err() == nil {
+				if err == nil {
+					err = errors.New("returned while it should run")
+				}
+				failed(fmt.Errorf("%s: %w", name, err))
 			}
 		}()
 	}

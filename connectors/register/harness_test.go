@@ -105,10 +105,10 @@ func (w *world) connectorConfig() register.Config {
 	return register.Config{BaseURL: w.srv.URL}
 }
 
-// startConnector runs register.Start against the simulator and the broker.
+// startConnector runs register.StartWith against the simulator and the broker.
 func (w *world) startConnector(t *testing.T) {
 	t.Helper()
-	stop, err := register.Start(ctx, register.Deps{App: w.App, Config: w.connectorConfig(), Logger: testLogger(),
+	stop, err := register.StartWith(ctx, register.Deps{App: w.App, Config: w.connectorConfig(), Logger: testLogger(),
 		Consumer: bus.ConsumerConfig{Kafka: w.kafka, Validator: w.reg, Logger: testLogger(),
 			BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 			SessionTimeout: 2 * time.Second, HeartbeatInterval: 200 * time.Millisecond, MaxWait: 50 * time.Millisecond}})

@@ -132,6 +132,8 @@ type Deps struct {
 	// Registerer receives the HTTP client's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Failed, when set, is told when the consumer stops while it should run.
+	Failed func(error)
 }
 
 // Connector searches the register and decides.
@@ -184,10 +186,11 @@ func withHeader(h map[string]string, k, v string) map[string]string {
 // Close releases the HTTP client.
 func (c *Connector) Close() error { return c.client.Close() }
 
-// Start builds the connector and runs its consumer of resident.registered
+// StartWith builds the connector from d (Start, the hub's entry, fills
+// them from component.Deps) and runs its consumer of resident.registered
 // in group vaxhub-register until stop is called (stop waits for the
 // consumer to finish its in-flight messages).
-func Start(ctx context.Context, d Deps) (stop func(), err error) {
+func StartWith(ctx context.Context, d Deps) (stop func(), err error) {
 	c, err := New(d)
 	if err != nil {
 		return nil, err
@@ -206,7 +209,7 @@ func Start(ctx context.Context, d Deps) (stop func(), err error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	return bus.Run(ctx, c.log, func() { _ = c.Close() }, map[string]func(context.Context) error{"register consumer": consumer.Run}), nil
+	return bus.RunReporting(ctx, c.log, func() { _ = c.Close() }, map[string]func(context.Context) error{"register consumer": consumer.Run}, d.Failed), nil
 }
 
 // Handle verifies the resident of one resident.registered event and applies

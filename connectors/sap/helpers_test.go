@@ -134,7 +134,7 @@ func (e *env) consumerTemplate() bus.ConsumerConfig {
 // startConnector runs the whole connector (poller and consumer) with Start.
 func (e *env) startConnector(cfg Config) {
 	e.t.Helper()
-	stop, err := Start(ctx, Deps{Pool: e.h.Pool, App: e.h.App, Consumer: e.consumerTemplate(), Publisher: e.pub, Config: cfg})
+	stop, err := StartWith(ctx, Deps{Pool: e.h.Pool, App: e.h.App, Consumer: e.consumerTemplate(), Publisher: e.pub, Config: cfg})
 	if err != nil {
 		e.t.Fatal(err)
 	}

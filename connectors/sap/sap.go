@@ -167,6 +167,8 @@ type Deps struct {
 	// doses). Default: app.MobileOf(App), the app's own store.
 	Mobile *app.Mobile
 	Config Config
+	// Failed, when set, is told when a part stops while it should run.
+	Failed func(error)
 }
 
 // Connector is a running SAP connector.
@@ -237,11 +239,12 @@ func New(deps Deps) (*Connector, error) {
 	}, nil
 }
 
-// Start builds the connector and runs the material-document poller, the
+// StartWith builds the connector from deps (Start, the hub's entry, fills
+// them from component.Deps) and runs the material-document poller, the
 // goods-issue consumer and (when the store keeps mobile campaigns) the
 // mobile transfer consumer until stop is called (or ctx ends). stop waits
 // for all of them to finish.
-func Start(ctx context.Context, deps Deps) (stop func(), err error) {
+func StartWith(ctx context.Context, deps Deps) (stop func(), err error) {
 	c, err := New(deps)
 	if err != nil {
 		return nil, err
@@ -266,11 +269,11 @@ func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 	if transfers != nil {
 		parts["mobile transfer consumer"] = transfers.Run
 	}
-	stop = bus.Run(ctx, c.log, func() {
+	stop = bus.RunReporting(ctx, c.log, func() {
 		if c.ownsCl {
 			_ = c.odata.cl.Close()
 		}
-	}, parts)
+	}, parts, deps.Failed)
 	c.log.Info("SAP connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
 	return stop, nil
 }

@@ -153,6 +153,8 @@ type Deps struct {
 	// Publisher sends the poller's dead letters (vaxhub.dlq).
 	Publisher bus.Publisher
 	Config    Config
+	// Failed, when set, is told when a part stops while it should run.
+	Failed func(error)
 }
 
 // Connector is a running ServiceNow connector.
@@ -211,9 +213,10 @@ func (c *Connector) Close() {
 	}
 }
 
-// Start builds the connector and runs the poller and the work-order
+// StartWith builds the connector from deps (Start, the hub's entry, fills
+// them from component.Deps) and runs the poller and the work-order
 // consumer until stop is called (or ctx ends). stop waits for both.
-func Start(ctx context.Context, deps Deps) (stop func(), err error) {
+func StartWith(ctx context.Context, deps Deps) (stop func(), err error) {
 	c, err := New(deps)
 	if err != nil {
 		return nil, err
@@ -227,10 +230,10 @@ func Start(ctx context.Context, deps Deps) (stop func(), err error) {
 		c.Close()
 		return nil, err
 	}
-	stop = bus.Run(ctx, c.log, c.Close, map[string]func(context.Context) error{
+	stop = bus.RunReporting(ctx, c.log, c.Close, map[string]func(context.Context) error{
 		"poller":              func(ctx context.Context) error { c.RunPoller(ctx); return nil },
 		"work-order consumer": cons.Run,
-	})
+	}, deps.Failed)
 	c.log.Info("ServiceNow connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
 	return stop, nil
 }

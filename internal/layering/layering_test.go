@@ -30,12 +30,14 @@ var rules = []rule{
 	{"connectors/bus", []string{"schemas"}, []string{"*"}},
 	{"connectors/httpclient", nil, []string{"*"}},
 	{"connectors/ratelimit", nil, nil},
+	// The contract between the supervisor and the components: types only.
+	{"connectors/component", []string{"core/app", "core/domain", "connectors/bus", "schemas"}, []string{"*"}},
 	// A connector: core/app and core/domain types, the bus, the shared HTTP
-	// client and rate limiter, mappings, schemas, the embedded campaign data,
+	// client and rate limiter, the component contract, mappings, schemas, the embedded campaign data,
 	// the log guard (internal/logcap) for loggers it hands to libraries, and
 	// its own sub-packages (checked below); never core/store, never another
 	// connector.
-	{"connectors/", []string{"core/app", "core/domain", "connectors/bus", "connectors/httpclient", "connectors/ratelimit", "mappings", "schemas", "deploy/campaign", "internal/logcap"}, []string{"*"}},
+	{"connectors/", []string{"core/app", "core/domain", "connectors/bus", "connectors/httpclient", "connectors/ratelimit", "connectors/component", "mappings", "schemas", "deploy/campaign", "internal/logcap"}, []string{"*"}},
 	{"mappings", nil, []string{"github.com/goccy/go-yaml"}},
 	{"schemas", nil, []string{"github.com/xeipuuv/gojsonschema", "github.com/xeipuuv/gojsonreference"}}, // gojsonreference: the type of gojsonschema.JSONLoader.JsonReference
 	// Simulators are the outside world: nothing of core or connectors.
@@ -185,6 +187,8 @@ func TestRuleTableCatchesABreak(t *testing.T) {
 		{"connectors/notify", "core/store", false},
 		{"connectors/notify", "connectors/sap", false},
 		{"connectors/notify", "connectors/bus", true},
+		{"connectors/notify", "connectors/component", true},
+		{"connectors/component", "connectors/sap", false},
 		{"connectors/sap/odata", "connectors/sap", true},
 		{"cmd/vaxhub", "core/store", true},
 	}
