@@ -54,6 +54,7 @@ func removeAll(folder fstest.MapFS, prefix string) {
 // A small payload schema of an outside system, as a connector would add it.
 const materialDocument = `{
   "$schema": "http://json-schema.org/draft-07/schema#",
+  "$id": "https://vaxhub.example/schemas/external/sap.material-document.schema.json",
   "description": "An SAP material document header as the SAP connector posts it (test fixture).",
   "type": "object",
   "additionalProperties": false,
@@ -105,6 +106,15 @@ func TestCheckNamesTheFileAndTheReason(t *testing.T) {
 		{"ref to a missing file", func(t *testing.T, f fstest.MapFS) {
 			edit(t, f, "waitlist.joined.schema.json", `"$ref": "envelope.schema.json"`, `"$ref": "envelop.schema.json"`)
 		}, []string{"waitlist.joined.schema.json: does not compile"}},
+		{"no $id", func(t *testing.T, f fstest.MapFS) {
+			edit(t, f, "stock.changed.schema.json", `"$id": "https://vaxhub.example/schemas/stock.changed.schema.json",`, "")
+		}, []string{`stock.changed.schema.json: $id is "", want "https://vaxhub.example/schemas/stock.changed.schema.json"`}},
+		{"$id of another file", func(t *testing.T, f fstest.MapFS) {
+			edit(t, f, "stock.changed.schema.json", `schemas/stock.changed.schema.json`, `schemas/stock.schema.json`)
+		}, []string{`stock.changed.schema.json: $id is "https://vaxhub.example/schemas/stock.schema.json"`}},
+		{"ref to a file outside the folder", func(t *testing.T, f fstest.MapFS) {
+			edit(t, f, "waitlist.joined.schema.json", `"$ref": "envelope.schema.json"`, `"$ref": "../envelope.schema.json"`)
+		}, []string{"waitlist.joined.schema.json: does not compile", "not a vaxhub schema"}},
 		{"remote ref", func(t *testing.T, f fstest.MapFS) {
 			edit(t, f, "waitlist.joined.schema.json", `"$ref": "envelope.schema.json"`, `"$ref": "https://example.org/envelope.schema.json"`)
 		}, []string{`waitlist.joined.schema.json: $ref "https://example.org/envelope.schema.json": refer to files next to the schema`}},

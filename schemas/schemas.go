@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"path"
 	"regexp"
@@ -295,8 +294,8 @@ func schemaName(file string) string {
 }
 
 // compileFile checks what every schema file must have and compiles it. $refs
-// resolve relative to the file inside fsys (an event schema refers to
-// envelope.schema.json), never over the network.
+// resolve relative to the file's $id (an event schema refers to
+// envelope.schema.json), to files inside fsys, never over the network.
 func compileFile(fsys fs.FS, meta *gojsonschema.Schema, file string) (*gojsonschema.Schema, error) {
 	b, err := fs.ReadFile(fsys, file)
 	if err != nil {
@@ -316,6 +315,9 @@ func compileFile(fsys fs.FS, meta *gojsonschema.Schema, file string) (*gojsonsch
 	if d, _ := doc["description"].(string); strings.TrimSpace(d) == "" {
 		return nil, errors.New("no description: say what the schema is for and which personal data it leaves out")
 	}
+	if id, _ := doc["$id"].(string); id != IDOf(file) {
+		return nil, fmt.Errorf("$id is %q, want %q (a relative $ref resolves against it)", id, IDOf(file))
+	}
 	if err := checkRefs(doc); err != nil {
 		return nil, err
 	}
@@ -331,7 +333,7 @@ func compileFile(fsys fs.FS, meta *gojsonschema.Schema, file string) (*gojsonsch
 	loader := gojsonschema.NewSchemaLoader()
 	loader.Draft = gojsonschema.Draft7
 	loader.AutoDetect = false
-	s, err := loader.Compile(gojsonschema.NewReferenceLoaderFileSystem("file:///"+file, http.FS(fsys)))
+	s, err := loader.Compile(embeddedLoader{fsys: fsys, url: IDOf(file)})
 	if err != nil {
 		return nil, fmt.Errorf("does not compile: %w", err)
 	}

@@ -287,5 +287,12 @@ func (s *supervisor) startRelay(ctx context.Context, d component.Deps) (func(con
 		outbox.Close()
 		return nil, err
 	}
+	probe, err := bus.NewBrokerProbe(s.creds.must(busRelay), bus.ProbeConfig{})
+	if err != nil {
+		_ = pub.Close()
+		outbox.Close()
+		return nil, err
+	}
+	s.parts.relay, s.parts.broker = relay, probe // for /readyz
 	return component.Background(ctx, "relay", d.Failed, relay.Run, func() { _ = pub.Close(); outbox.Close() }), nil
 }

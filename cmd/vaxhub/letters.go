@@ -18,3 +18,13 @@ func cmdLetters(_ context.Context, args []string) error {
 	fmt.Printf("one letter of each kind written to %s\n", args[1])
 	return nil
 }
+
+// requestableLetterKinds are the kinds staff may ask for, from the print
+// connector's one list, for the API (which does not import connectors/print).
+func requestableLetterKinds() []string {
+	out := make([]string, len(letter.Requestable))
+	for i, k := range letter.Requestable {
+		out[i] = string(k)
+	}
+	return out
+}

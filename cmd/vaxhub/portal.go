@@ -64,9 +64,9 @@ func startPortal(ctx context.Context, cfg *config, parts *hubParts, reg *prometh
 // has its own limits and firewall, behind it for every other path.
 func buildHTTP(cfg *config, parts *hubParts, pp *portalParts, mob *app.Mobile, reg *prometheus.Registry, log *slog.Logger) (http.Handler, error) {
 	srv, err := api.New(parts.app, api.Config{StaffTokens: cfg.StaffTokens, Logger: log, Registry: reg, Mobile: mob,
-		Letters: parts.letters, Mounts: parts.mounts, Fallback: pp.portal,
+		Letters: parts.letters, LetterKinds: requestableLetterKinds(), Mounts: parts.mounts, Fallback: pp.portal,
 		AdminMounts: map[string]http.Handler{"/admin/waiting-room": pp.room.Admin()},
-		Ready:       func(ctx context.Context) error { return parts.pool.Ping(ctx) },
+		Ready:       readiness(parts.pool, parts.broker, parts.relay),
 		IPRate:      cfg.APILimits.AddressRate, IPBurst: cfg.APILimits.AddressBurst, TokenRate: cfg.APILimits.TokenRate, TokenBurst: cfg.APILimits.TokenBurst,
 		TrustedProxies: cfg.proxies, WaitingRoom: apiRoom{pp.room}, MeasureBookings: pp.meter.MeasureBookings,
 		Firewall: pp.fw.Wrap}) // the portal has the firewall inside already

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/print"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
@@ -63,6 +64,10 @@ type hubParts struct {
 
 	letters http.Handler            // /api/v1/letters (print connector), nil when off
 	mounts  map[string]http.Handler // further paths outside /api/v1, e.g. webhooks
+
+	// relay and broker are the backbone's, for /readyz; nil until it runs.
+	relay  *bus.Relay
+	broker *bus.BrokerProbe
 }
 
 func randomHex(n int) string {
@@ -200,9 +205,9 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	}
 	log := newLogger(cfg.LogLevel)
 	useAsDefault(log)
+	say := newAnnouncer(log)
 	if cfg.DevToken != "" {
-		log.Warn("DEVELOPMENT TOKEN ACTIVE: VAXHUB_DEV_TOKEN grants every staff role. Never use it outside a laptop or a test.")
-		fmt.Fprintln(os.Stderr, "\n*** WARNING: VAXHUB_DEV_TOKEN is set: a token with EVERY staff role is accepted. Local use only. ***")
+		say.devToken()
 	}
 	parts, err := openCore(ctx, cfg, log)
 	if err != nil {
@@ -225,7 +230,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 		cfg.runSwitches(addrs) // the connectors talk to the simulators; the hotline listens
 		startAgentPhones(ctx, cfg, log)
 	}
-	cfg.print(os.Stderr) // the values the components get
+	say.config(cfg) // the values the components get
 	stopComponents, failed, err := startBackbone(ctx, cfg, parts, reg, log)
 	if err != nil {
 		return err
@@ -248,14 +253,7 @@ func cmdRun(ctx context.Context, args []string, m mode) error {
 	hs := &http.Server{Handler: front, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(os.Stderr, "\nvaxhub is up: portal http://%s/  API http://%s/api/v1/centres  (OpenAPI: http://%s/api/v1/openapi.json)  Kafka: %s\n",
-		ln.Addr(), ln.Addr(), ln.Addr(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"))
-	if len(sims) > 0 {
-		fmt.Fprintf(os.Stderr, "simulators: %s (user sim, password sim)\n", strings.Join(sims, ", "))
-	}
-	if note := hotlineNote(cfg); note != "" {
-		fmt.Fprintln(os.Stderr, note)
-	}
+	say.up(ln.Addr().String(), orDefault(cfg.KafkaBrokers, cfg.KafkaAddr+" (embedded)"), sims, hotlineNote(cfg))
 	var runErr error
 	select {
 	case runErr = <-failed:

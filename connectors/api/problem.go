@@ -30,6 +30,8 @@ type Problem struct {
 	// room (429) gets its ticket and where to read its position.
 	PositionURL string `json:"position_url,omitempty"`
 	Ticket      string `json:"ticket,omitempty"`
+	// Parts: /readyz (503) reports the state of every part it checked.
+	Parts []ReadyPart `json:"parts,omitempty"`
 }
 
 var (

@@ -14,8 +14,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,11 +39,16 @@ type Config struct {
 	Logger       *slog.Logger
 	// Registry receives the API's metrics and is served at /metrics.
 	Registry *prometheus.Registry
-	// Ready reports whether the hub can serve (database reachable, ...).
-	Ready func(ctx context.Context) error
+	// Ready reports the state of each part the hub needs in order to serve
+	// (GET /readyz); it should be cheap (it is polled). nil: always ready.
+	Ready func(ctx context.Context) []ReadyPart
 	// Letters serves /api/v1/letters (the print connector's staff handler);
 	// nil answers 503 there. The API checks the staff role first.
 	Letters http.Handler
+	// LetterKinds are the kinds of letter staff may ask for (the print
+	// connector's letter.Requestable, handed on by cmd/vaxhub); the API
+	// refuses any other kind with 400 before handing the request on.
+	LetterKinds []string
 	// Mounts are further handlers outside /api/v1 (webhooks of outside
 	// systems, which authenticate themselves).
 	Mounts map[string]http.Handler
@@ -94,7 +101,7 @@ func (c *Config) setDefaults() {
 		c.Registry = prometheus.NewRegistry()
 	}
 	if c.Ready == nil {
-		c.Ready = func(context.Context) error { return nil }
+		c.Ready = func(context.Context) []ReadyPart { return nil }
 	}
 	if c.IPRate == 0 {
 		c.IPRate = 20
@@ -144,6 +151,9 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	bookings *prometheus.CounterVec
+
+	readyMu   sync.Mutex
+	readyDown []string // the parts not ready at the last /readyz
 }
 
 // New builds the API server over the use cases.
@@ -347,16 +357,6 @@ func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 
 func correlationFrom(r *http.Request) string { return app.CorrelationID(r.Context()) }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		writeProblem(w, Problem{Type: "/problems/not-ready", Title: "Not ready", Status: 503, Detail: err.Error()})
-		return
-	}
-	writeJSON(w, 200, map[string]string{"status": "ready"})
-}
-
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openapiJSON)
@@ -377,8 +377,12 @@ func (s *Server) letters(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		if in.Kind == "" {
-			s.writeError(w, r, domain.Invalid("kind", "is required (confirmation, cancellation, changed, waitlist-offer, reminder)"))
+		switch {
+		case in.Kind == "" && len(s.cfg.LetterKinds) == 0:
+			s.writeError(w, r, domain.Invalid("kind", "is required"))
+			return
+		case in.Kind == "" || (len(s.cfg.LetterKinds) > 0 && !slices.Contains(s.cfg.LetterKinds, in.Kind)):
+			s.writeError(w, r, domain.Invalid("kind", "must be one of %s", strings.Join(s.cfg.LetterKinds, ", ")))
 			return
 		}
 		if in.Reference == "" {

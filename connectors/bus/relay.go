@@ -101,6 +101,17 @@ type Relay struct {
 	mu    sync.Mutex
 	owned map[int]func() // shard -> release
 	rot   int
+
+	health relayHealth // guarded by mu
+}
+
+// relayHealth is what Probe reports, updated by Run.
+type relayHealth struct {
+	running   bool
+	started   time.Time
+	lastRound time.Time // end of the last round without error
+	waiting   time.Time // created_at of the oldest row a failed round left unsent; zero when none
+	lastErr   error
 }
 
 // NewRelay returns a relay; Run starts it.
@@ -148,6 +159,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	failures := 0
 	poll := time.NewTimer(0)
 	defer poll.Stop()
+	r.setRunning(true)
+	defer r.setRunning(false)
 	r.log.Info("relay started", "shards", r.cfg.Shards)
 	for {
 		if ctx.Err() != nil {
@@ -166,6 +179,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			nextBacklog = now.Add(r.cfg.BacklogInterval)
 		}
 		n, full, err := r.round(ctx)
+		r.roundDone(err, ctx.Err() != nil)
 		if err != nil && ctx.Err() == nil {
 			failures++
 			r.cfg.Metrics.relayError()
@@ -190,6 +204,87 @@ func (r *Relay) Run(ctx context.Context) error {
 			poll.Stop() // Go 1.23+ timers: no stale tick to drain
 		}
 	}
+}
+
+// RelayHealth is the relay's state as Probe reports it.
+type RelayHealth struct {
+	// Running is true while Run is relaying.
+	Running bool
+	// Shards is the number of outbox shards it holds a lease on (zero is
+	// fine when other replicas hold them all).
+	Shards int
+	// LastRound is when its last round without error ended (the start of
+	// Run before the first).
+	LastRound time.Time
+	// OldestWaiting is how long the oldest row that it read but could not
+	// publish yet has been waiting; zero when its last round left nothing
+	// behind.
+	OldestWaiting time.Duration
+	// LastError is why its last round failed; nil after a good one.
+	LastError error
+}
+
+// Probe reports the relay's state and whether it relays: it is not ready when
+// it is not running, when no round succeeded for maxLag, or when a row it
+// could not publish has been waiting for longer than maxLag. It reads only
+// what Run recorded: it costs no query and no connection.
+func (r *Relay) Probe(maxLag time.Duration) (RelayHealth, error) {
+	r.mu.Lock()
+	h := r.health
+	shards := len(r.owned)
+	r.mu.Unlock()
+	now := time.Now()
+	out := RelayHealth{Running: h.running, Shards: shards, LastRound: h.lastRound, LastError: h.lastErr}
+	if !h.waiting.IsZero() {
+		out.OldestWaiting = max(now.Sub(h.waiting), 0)
+	}
+	cause := ""
+	if h.lastErr != nil {
+		cause = ": " + h.lastErr.Error()
+	}
+	since := max(now.Sub(h.lastRound), 0)
+	switch {
+	case !h.running:
+		return out, errors.New("the outbox relay is not running")
+	case out.OldestWaiting > maxLag || since > maxLag:
+		return out, fmt.Errorf("the outbox relay is behind (limit %s): last good round %s ago, oldest unsent outbox row waiting %s%s",
+			maxLag, since.Round(time.Millisecond), out.OldestWaiting.Round(time.Millisecond), cause)
+	}
+	return out, nil
+}
+
+func (r *Relay) setRunning(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.health.running = on
+	if on {
+		r.health.started = time.Now()
+		r.health.lastRound = r.health.started
+		r.health.waiting, r.health.lastErr = time.Time{}, nil
+	}
+}
+
+// noteWaiting records the oldest row a round read; roundDone forgets it when
+// the round published everything.
+func (r *Relay) noteWaiting(created time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.health.waiting.IsZero() || created.Before(r.health.waiting) {
+		r.health.waiting = created
+	}
+}
+
+func (r *Relay) roundDone(err error, stopping bool) {
+	if stopping {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.health.lastErr = err
+		return
+	}
+	r.health.lastRound, r.health.waiting, r.health.lastErr = time.Now(), time.Time{}, nil
 }
 
 // lease tries to take every shard not held yet.
@@ -255,6 +350,9 @@ func (r *Relay) round(ctx context.Context) (published int, full bool, err error)
 		return 0, false, fmt.Errorf("shards %v: %w", shards, err)
 	}
 	full = len(rows) >= r.cfg.BatchSize
+	if len(rows) > 0 {
+		r.noteWaiting(rows[0].CreatedAt)
+	}
 	// Rows of one key come from one shard, in id order, contiguous. Chunks
 	// go out one after another and the first failure stops the round, so a
 	// later row of a key is never acknowledged before an earlier one.

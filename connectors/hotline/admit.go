@@ -1,6 +1,7 @@
 package hotline
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,7 +82,12 @@ func (v *IVR) serveInvite(req *sip.Request, tx sip.ServerTransaction, next sipgo
 	v.active.Add(1)
 	adm := &admitted{release: func() { release(); v.active.Add(-1) }}
 	defer adm.done() // when handle never ran or returned early
-	if !offersG711(req.Body()) {
+	switch {
+	case len(bytes.TrimSpace(req.Body())) == 0:
+		// diago answers only an offer (its Answer fails without SDP).
+		refuse(488, "Not Acceptable Here", sip.NewHeader("Warning", `304 vaxhub "SDP offer required: late offers are not supported"`))
+		return
+	case !offersG711(req.Body()):
 		refuse(488, "Not Acceptable Here", sip.NewHeader("Warning", `304 vaxhub "PCMU or PCMA required"`))
 		return
 	}

@@ -77,10 +77,11 @@ func (v *IVR) handle(in *diago.DialogServerSession) {
 }
 
 // offersG711 reports whether an SDP offer lists PCMU (0) or PCMA (8) on an
-// audio line. An INVITE without SDP is accepted (diago answers late offers).
+// audio line. No SDP is no offer: an INVITE without SDP (a late offer) is
+// refused with 488 at admission, because diago v0.42.1 answers only offers.
 func offersG711(sdp []byte) bool {
 	if len(bytes.TrimSpace(sdp)) == 0 {
-		return true
+		return false
 	}
 	for _, line := range strings.Split(string(sdp), "\n") {
 		line = strings.TrimSpace(line)

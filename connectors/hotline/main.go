@@ -76,12 +76,13 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	cfg.Events = &OutboxRecorder{Pool: pool, Registry: reg}
-	cfg.Logger = logcap.Logger(slog.NewTextHandler(stdout, nil), logcap.Options{})
+	// One log format, the hub's: JSON lines.
+	cfg.Logger = logcap.Logger(slog.NewJSONHandler(stdout, nil), logcap.Options{})
 	v, err := New(a, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "hotline: SIP on %s (%s)\n", cfg.Addr, transports)
+	cfg.Logger.Info("hotline serving", "addr", cfg.Addr, "transports", transports)
 	return v.Serve(ctx)
 }
 

@@ -190,7 +190,8 @@ func TestOffersG711(t *testing.T) {
 		"v=0\r\nm=audio 4000 RTP/AVP 8 101\r\n":                       true,
 		"v=0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n": false,
 		"v=0\r\nm=audio 4000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n": true,
-		"": true,
+		"":     false, // a late offer: refused with 488 at admission
+		"\r\n": false,
 	} {
 		if got := offersG711([]byte(sdp)); got != want {
 			t.Errorf("%q: %t", sdp, got)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,12 +159,12 @@ type LetterRequest struct {
 // booking ref. key makes a repeated request (same key) return the first
 // letter instead of sending another; empty means a fresh letter.
 func (c *Connector) Request(ctx context.Context, in LetterRequest, staff, key string) (*LetterView, bool, error) {
-	switch in.Kind {
-	case letter.Confirmation, letter.Cancellation, letter.WaitlistOffer, letter.Reminder:
-	case letter.Changed:
+	switch {
+	case slices.Contains(letter.Requestable, in.Kind):
+	case in.Kind == letter.Changed:
 		return nil, false, domain.Invalid("kind", "a changed-appointment letter is sent when an appointment moves; ask for a confirmation instead")
 	default:
-		return nil, false, domain.Invalid("kind", "must be confirmation, cancellation, waitlist-offer or reminder")
+		return nil, false, domain.Invalid("kind", "must be one of %s", kindList(letter.Requestable))
 	}
 	ap, err := c.cfg.App.Appointment(ctx, in.Reference)
 	if err != nil {
@@ -291,4 +292,13 @@ func writeError(w http.ResponseWriter, err error) {
 	default:
 		writeProblem(w, http.StatusInternalServerError, "Internal error", strings.SplitN(err.Error(), ":", 2)[0])
 	}
+}
+
+// kindList is kinds as "a, b, c".
+func kindList(kinds []letter.Kind) string {
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = string(k)
+	}
+	return strings.Join(out, ", ")
 }

@@ -36,6 +36,12 @@ const (
 // Kinds lists every kind, in the order samples are rendered.
 var Kinds = []Kind{Confirmation, Cancellation, Changed, WaitlistOffer, Reminder}
 
+// Requestable lists the kinds staff may ask for (POST /api/v1/letters): every
+// kind but Changed, which is sent only when an appointment moves. The one
+// list: the print connector checks requests against it, and cmd/vaxhub hands
+// it to the API (api.Config.LetterKinds), which does not import this package.
+var Requestable = []Kind{Confirmation, Cancellation, WaitlistOffer, Reminder}
+
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	for _, v := range Kinds {
