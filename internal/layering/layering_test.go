@@ -27,7 +27,8 @@ var rules = []rule{
 	{"core/domain", nil, nil},
 	{"core/app", []string{"core/domain"}, nil},
 	{"core/store", []string{"core/"}, []string{"github.com/jackc/pgx/"}},
-	{"connectors/bus", []string{"schemas"}, []string{"*"}},
+	// The bus reads and sets the correlation ID under core/app's key (one key).
+	{"connectors/bus", []string{"schemas", "core/app"}, []string{"*"}},
 	{"connectors/httpclient", nil, []string{"*"}},
 	{"connectors/ratelimit", nil, nil},
 	// The contract between the supervisor and the components: types only.
