@@ -18,8 +18,8 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/api"
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/component"
-	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/internal/hubdeps"
 	"github.com/vaxhub/vaxhub/schemas"
 )
 
@@ -125,7 +125,11 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 			continue
 		}
 		r := running{name: name}
-		stopIt, err := c.Start(ctx, s.deps(c.Spec, v, &r.closers))
+		d, err := s.deps(c.Spec, v, &r.closers)
+		var stopIt func(context.Context) error
+		if err == nil {
+			stopIt, err = c.Start(ctx, d)
+		}
 		if err != nil {
 			for _, c := range r.closers {
 				_ = c()
@@ -154,11 +158,13 @@ func startBackbone(ctx context.Context, cfg *config, parts *hubParts, reg *prome
 }
 
 // deps is what the component of spec gets: its values, the core, its own
-// bus user, and a Failed that stops the hub.
-func (s *supervisor) deps(spec component.Spec, v component.Values, closers *[]func() error) component.Deps {
-	name := spec.Name
-	d := component.Deps{Config: v, Run: s.cfg.mode == modeRun, App: s.parts.app, Pool: s.parts.pool, Schemas: s.parts.schemas,
-		Topics: s.topics, Registerer: s.reg, Logger: s.log,
+// bus user, and a Failed that stops the hub (internal/hubdeps, which the
+// connector conformance suite builds its components with too).
+func (s *supervisor) deps(spec component.Spec, v component.Values, closers *[]func() error) (component.Deps, error) {
+	h := hubdeps.Hub{Run: s.cfg.mode == modeRun, App: s.parts.app, Store: s.parts.store, Pool: s.parts.pool, Schemas: s.parts.schemas,
+		Validator: s.registry, Topics: s.topics, Metrics: s.metrics, Registerer: s.reg, Logger: s.log,
+		Kafka:     func(user string) (bus.Config, error) { return s.creds.must(user), nil },
+		Consumer:  bus.ConsumerConfig{ShutdownTimeout: consumerShutdown},
 		StaffName: api.StaffName,
 		Key:       func(label string) []byte { return derivedKey(s.cfg, label) },
 		Handle: func(path string, h http.Handler) {
@@ -171,7 +177,7 @@ func (s *supervisor) deps(spec component.Spec, v component.Values, closers *[]fu
 			}
 			s.parts.mounts[path] = h
 		},
-		Failed: func(err error) {
+		Failed: func(name string, err error) {
 			err = fmt.Errorf("component %s failed: %w", name, err)
 			s.log.Error("component failed; the hub stops (nothing is restarted)", "component", name, "err", err)
 			select {
@@ -180,25 +186,7 @@ func (s *supervisor) deps(spec component.Spec, v component.Values, closers *[]fu
 			}
 		},
 	}
-	if s.parts.store != nil {
-		if mob, err := app.NewMobile(s.parts.app, s.parts.store); err == nil {
-			d.Mobile = mob
-		}
-	}
-	if spec.Bus != nil {
-		d.Consumer = bus.ConsumerConfig{Kafka: s.creds.must(name), Validator: s.registry, Metrics: s.metrics, Logger: s.log, ShutdownTimeout: consumerShutdown}
-		d.Publisher = func() (bus.Publisher, error) {
-			p, err := bus.NewPublisher(s.creds.must(name))
-			if err != nil {
-				return nil, err
-			}
-			*closers = append(*closers, p.Close)
-			return p, nil
-		}
-	} else {
-		d.Publisher = func() (bus.Publisher, error) { return nil, fmt.Errorf("%s: its spec names no bus access", name) }
-	}
-	return d
+	return h.Deps(spec, v, closers)
 }
 
 // switchedOn: a spec without a Switch is always on; else its Switch field

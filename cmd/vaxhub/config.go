@@ -418,8 +418,12 @@ func (c *config) finish() error {
 		c.key = k
 		c.sources["data_key"] = filepath.Join(c.DataDir, "data.key")
 	}
+	c.Kafka.DLQKey = derivedKey(c, dlqKeyLabel)
 	return nil
 }
+
+// dlqKeyLabel derives the key that signs dead letters (bus.Config.DLQKey).
+const dlqKeyLabel = "dead letters"
 
 func decodeKey(s string) ([]byte, error) {
 	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
@@ -470,8 +474,13 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
 	fmt.Fprintf(w, "  require_verification: %v\n", c.requireVerification())
 	c.printComponents(w)
-	fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
-		orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
+	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
+		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s per user (embedded broker; KAFKA_SASL_* apply to a real cluster only)\n",
+			c.KafkaPartitions, bus.EmbeddedMechanism)
+	} else {
+		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
+			orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
+	}
 	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
 		// The embedded broker's users, from the credentials file.
 		users, found, err := readKafkaUsers(c.DataDir)

@@ -283,6 +283,10 @@ func TestPublicAPIIsRateLimitedAndQueuedLikeThePortal(t *testing.T) {
 	if r := edgeCall(t, other, "GET", base+pos, alice.AccessToken, ""); r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil || st.State != "waiting" || !st.Paused {
 		t.Fatalf("position while paused: %d %s", r.status, r.body)
 	}
+	// Joining the waitlist books by itself when places free up: it waits too.
+	if r := edgeCall(t, third, "POST", base+"/api/v1/waitlist", bob.AccessToken, `{"resident_id":"`+bob.Resident.ID+`","centre_id":"riesa"}`); r.status != http.StatusTooManyRequests {
+		t.Errorf("joining the waitlist without an admission while the room queues: %d %s, want 429", r.status, r.body)
+	}
 	if r := edgeCall(t, third, "GET", base+pos, bob.AccessToken, ""); r.status != http.StatusForbidden {
 		t.Errorf("someone else's ticket read with bob's token: %d %s, want 403", r.status, r.body)
 	}

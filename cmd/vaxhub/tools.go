@@ -98,8 +98,43 @@ func toolKafka(fs *flag.FlagSet) func() (bus.Config, error) {
 			k.Brokers = []string{c.KafkaAddr}
 			creds = busCredentials{base: k, embedded: passwords}
 		}
-		return creds.forUser(*user)
+		kc, err := creds.forUser(*user)
+		if err != nil {
+			return bus.Config{}, err
+		}
+		// The key that signs dead letters, so that a replay puts back only
+		// what the hub's consumers dead-lettered: derived from the data key
+		// (VAXHUB_DATA_KEY, or the data dir's data.key of `vaxhub run`).
+		if key := toolDataKey(c); key != nil {
+			c.key = key
+			kc.DLQKey = derivedKey(&c, dlqKeyLabel)
+		}
+		return kc, nil
 	}
+}
+
+// toolDataKey reads the data key without creating one: VAXHUB_DATA_KEY or
+// the config file's data_key, else <data dir>/data.key; nil when neither is
+// there or readable.
+func toolDataKey(c config) []byte {
+	if v := os.Getenv("VAXHUB_DATA_KEY"); v != "" {
+		c.DataKey = v
+	}
+	if c.DataKey != "" {
+		if k, err := decodeKey(c.DataKey); err == nil {
+			return k
+		}
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(c.DataDir, "data.key"))
+	if err != nil {
+		return nil
+	}
+	k, err := decodeKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil
+	}
+	return k
 }
 
 // cmdKafka runs "vaxhub kafka kcat-config [-user operator|tester]".

@@ -72,9 +72,16 @@ func TestDLQToolsListShowAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
+	// The hub signs its dead letters with a key derived from the data key;
+	// the tool finds the data key the same way the hub does.
+	const dataKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	t.Setenv("VAXHUB_DATA_KEY", dataKey)
+	key, _ := decodeKey(dataKey)
+	signKey := derivedKey(&config{key: key}, dlqKeyLabel)
 	dead := bus.Message{Topic: bus.DLQTopic, Key: "40211876", Value: []byte(`{"not":"an event"}`), Headers: map[string]string{
 		bus.HeaderDLQReason: "invalid message: (root): id is required", bus.HeaderDLQTopic: "vaxhub.appointment.v1",
 		bus.HeaderDLQPartition: "1", bus.HeaderDLQOffset: "7", bus.HeaderDLQHandler: "audit", "correlation_id": "req-dlq"}}
+	dead.Headers[bus.HeaderDLQSignature] = bus.SignDeadLetter(signKey, dead.Headers, dead.Key, dead.Value)
 	if err := pub.Publish(context.Background(), dead); err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +133,37 @@ func TestDLQToolsListShowAndReplay(t *testing.T) {
 	out, err = runTool(t, "dlq", "replay", "--all")
 	if err != nil || !strings.Contains(out, "replayed 1 dead letter") {
 		t.Fatalf("dlq replay --all: %v\n%s", err, out)
+	}
+
+	// A forged dead letter (any consumer's user may write the topic) is not
+	// replayed, and neither is anything else while it is among them.
+	forged := bus.Message{Topic: bus.DLQTopic, Key: "40211876", Value: []byte(`{"forged":true}`), Headers: map[string]string{
+		bus.HeaderDLQReason: "timeout", bus.HeaderDLQTopic: "vaxhub.appointment.v1", bus.HeaderDLQHandler: "print"}}
+	if err := pub.Publish(context.Background(), forged); err != nil {
+		t.Fatal(err)
+	}
+	var forgedID string
+	for deadline := time.Now().Add(10 * time.Second); forgedID == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, _ = runTool(t, "dlq", "list")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "timeout") && strings.Contains(l, "print") {
+				forgedID = strings.Fields(l)[0]
+			}
+		}
+	}
+	if forgedID == "" {
+		t.Fatalf("the forged dead letter is not listed:\n%s", out)
+	}
+	if _, err := runTool(t, "dlq", "replay", forgedID); err == nil || !strings.Contains(err.Error(), "not signed") {
+		t.Errorf("dlq replay of a forged dead letter: %v, want a refusal", err)
+	}
+	if _, err := runTool(t, "dlq", "replay", "--all"); err == nil {
+		t.Error("dlq replay --all with a forged dead letter among them succeeded")
+	}
+	t.Setenv("VAXHUB_DATA_KEY", "")
+	t.Setenv("VAXHUB_DATA_DIR", t.TempDir())
+	if _, err := runTool(t, "dlq", "replay", id); err == nil {
+		t.Error("dlq replay without the data key succeeded")
 	}
 }
 

@@ -386,7 +386,15 @@ func (s *Server) joinWaitlist(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// The waitlist books by itself when places free up, so joining it goes
+	// through the waiting room like booking (the portal's waitlist form is
+	// behind the room too).
+	adm, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
 	e, err := s.app.JoinWaitlist(r.Context(), in.ResidentID, in.CentreID, in.DistrictAGS, domain.ProductID(in.Product))
+	adm.done(w, r, err == nil, s.roomLog(r))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -42,6 +42,14 @@ type Config struct {
 	SASL SASLConfig
 	// TLS, when Enabled, encrypts every connection.
 	TLS TLSConfig
+	// DLQKey signs the dead letters this process writes (header
+	// dlq-signature, HMAC-SHA256) and checks them before ReplayDLQ puts one
+	// back on its topic. Every consumer user may write the dead-letter
+	// topic, so without it a leaked component password could forge a "dead
+	// letter" that an operator's replay would turn into an event. The hub
+	// derives it from the data key; nil: dead letters go unsigned and
+	// ReplayDLQ refuses to run.
+	DLQKey []byte `json:"-"`
 }
 
 // SASLConfig selects a SASL mechanism: "plain", "scram-sha-256" or

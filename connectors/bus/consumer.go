@@ -385,6 +385,10 @@ func (r *run) deadLetter(msg Message, reason error) bool {
 	h[HeaderDLQOffset] = strconv.FormatInt(msg.Offset, 10)
 	h[HeaderDLQHandler] = cfg.Name
 	h[HeaderDLQTime] = time.Now().UTC().Format(time.RFC3339Nano)
+	delete(h, HeaderDLQSignature)
+	if len(cfg.Kafka.DLQKey) > 0 {
+		h[HeaderDLQSignature] = SignDeadLetter(cfg.Kafka.DLQKey, h, msg.Key, msg.Value)
+	}
 	dl := Message{Topic: cfg.DLQTopic, Key: msg.Key, Value: msg.Value, Headers: h}
 	for attempt := 0; ; attempt++ {
 		err := r.dlq.Publish(r.workCtx, dl)

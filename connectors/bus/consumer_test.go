@@ -180,6 +180,7 @@ func (schemaValidator) ValidateMessage(b []byte) error {
 func TestPoisonMessagesGoToDLQAndPartitionMovesOn(t *testing.T) {
 	const topic = "vaxhub.appointment.v1"
 	_, cfg := startBroker(t, "", 1, topic) // one partition: the poison sits in front of the good one
+	cfg.DLQKey = []byte("the key that signs the dead letters of this test")
 	pub := newPublisher(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -265,6 +266,44 @@ func TestPoisonMessagesGoToDLQAndPartitionMovesOn(t *testing.T) {
 	last := dls[2]
 	if last.Key != "ref-1" || last.Headers[bus.HeaderDLQReplayOf] != invalid.ID || last.Headers["correlation_id"] != "c-1" {
 		t.Fatalf("replayed message: %+v", last)
+	}
+
+	// A "dead letter" written by anyone else (any consumer's user may write
+	// the dead-letter topic) is not put back on an event topic: unsigned,
+	// signed with another key, or a genuine one whose value was changed.
+	forger, err := bus.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	forge := func(value string, sign []byte) bus.Message {
+		h := map[string]string{bus.HeaderDLQReason: "timeout", bus.HeaderDLQTopic: topic, bus.HeaderDLQPartition: "0",
+			bus.HeaderDLQOffset: "1", bus.HeaderDLQHandler: "booking-mailer", bus.HeaderDLQTime: "2026-12-01T20:00:00Z"}
+		if sign != nil {
+			h[bus.HeaderDLQSignature] = bus.SignDeadLetter(sign, h, "ref-9", []byte(`{"forged":true}`))
+		}
+		return bus.Message{Topic: bus.DLQTopic, Key: "ref-9", Value: []byte(value), Headers: h}
+	}
+	if err := forger.Publish(ctx, forge(`{"forged":true}`, nil), forge(`{"forged":true}`, []byte("another key")),
+		forge(`{"forged":"changed"}`, cfg.DLQKey)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the three forged dead letters", func() bool {
+		dls, err = bus.ListDLQ(ctx, cfg, 0)
+		return err == nil && len(dls) == 6
+	})
+	for _, d := range dls[3:] {
+		if n, err := bus.ReplayDLQ(ctx, cfg, d.ID); !errors.Is(err, bus.ErrDLQNotSigned) || n != 0 {
+			t.Errorf("replay of forged dead letter %s: %d, %v; want ErrDLQNotSigned", d.ID, n, err)
+		}
+	}
+	if n, err := bus.ReplayDLQ(ctx, cfg, "all"); !errors.Is(err, bus.ErrDLQNotSigned) || n != 0 {
+		t.Errorf("replay all with forged dead letters among them: %d, %v; want nothing replayed", n, err)
+	}
+	noKey := cfg
+	noKey.DLQKey = nil
+	if _, err := bus.ReplayDLQ(ctx, noKey, invalid.ID); err == nil {
+		t.Error("replay without the signing key succeeded")
 	}
 }
 

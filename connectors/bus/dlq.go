@@ -2,8 +2,12 @@ package bus
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +26,9 @@ const (
 	HeaderDLQTime      = "dlq-time"      // when, RFC 3339 UTC
 	// HeaderDLQReplayOf is set on a replayed message: the dead letter's ID.
 	HeaderDLQReplayOf = "dlq-replay-of"
+	// HeaderDLQSignature is the HMAC-SHA256 (hex) of the dead letter under
+	// Config.DLQKey: origin, handler, reason, key and value.
+	HeaderDLQSignature = "dlq-signature"
 )
 
 // ErrDLQNotFound is returned for a dead-letter ID that does not exist.
@@ -137,6 +144,11 @@ func ShowDLQ(ctx context.Context, cfg Config, id string) (DeadLetter, error) {
 // one "<partition>:<offset>" or "all". It returns how many it republished.
 // The dead letters stay on the dead-letter topic (Kafka is a log); consumers
 // are idempotent, so replaying twice is harmless.
+//
+// Only dead letters signed with cfg.DLQKey are replayed; an unsigned or
+// wrongly signed one (written by anyone but the hub's consumers, or before
+// signing began) stops the replay with ErrDLQNotSigned before anything is
+// published.
 func ReplayDLQ(ctx context.Context, cfg Config, id string) (int, error) {
 	var dls []DeadLetter
 	if id == "all" {
@@ -154,11 +166,17 @@ func ReplayDLQ(ctx context.Context, cfg Config, id string) (int, error) {
 	if len(dls) == 0 {
 		return 0, nil
 	}
+	if len(cfg.DLQKey) == 0 {
+		return 0, errors.New("bus: replay needs the key that signs dead letters (the hub derives it from its data key): without it a forged dead letter could not be told from a real one")
+	}
 	msgs := make([]Message, 0, len(dls))
 	for _, dl := range dls {
 		topic := dl.OriginTopic()
 		if topic == "" {
 			return 0, fmt.Errorf("bus: replay %s: no %s header", dl.ID, HeaderDLQTopic)
+		}
+		if !hmac.Equal([]byte(dl.Headers[HeaderDLQSignature]), []byte(SignDeadLetter(cfg.DLQKey, dl.Headers, dl.Key, dl.Value))) {
+			return 0, fmt.Errorf("bus: replay %s: %w", dl.ID, ErrDLQNotSigned)
 		}
 		h := make(map[string]string, len(dl.Headers))
 		for k, v := range dl.Headers {
@@ -256,4 +274,21 @@ func readRange(ctx context.Context, cfg Config, d *kafka.Dialer, p int, from, to
 		}
 	}
 	return out, nil
+}
+
+// ErrDLQNotSigned: a dead letter does not carry the hub's signature.
+var ErrDLQNotSigned = errors.New("the dead letter is not signed by this hub (forged, or written before dead letters were signed): refusing to replay it")
+
+// SignDeadLetter signs what a replay trusts: where the message came from and
+// goes back to, who gave up on it and why, and its key and value.
+func SignDeadLetter(key []byte, h map[string]string, msgKey string, value []byte) string {
+	m := hmac.New(sha256.New, key)
+	for _, name := range []string{HeaderDLQTopic, HeaderDLQPartition, HeaderDLQOffset, HeaderDLQHandler, HeaderDLQReason, HeaderDLQTime} {
+		fmt.Fprintf(m, "%s=%d:%s\n", name, len(h[name]), h[name])
+	}
+	fmt.Fprintf(m, "key=%d:", len(msgKey))
+	io.WriteString(m, msgKey)
+	fmt.Fprintf(m, "\nvalue=%d:", len(value))
+	m.Write(value)
+	return hex.EncodeToString(m.Sum(nil))
 }

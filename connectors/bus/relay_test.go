@@ -244,7 +244,8 @@ func TestRelayShardHasOneOwnerAndFailsOver(t *testing.T) {
 	// within a few seconds (A, still running, competes for the freed shards
 	// too: each shard ends up with exactly one owner).
 	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND classid = 7261002 AND granted`); err != nil {
+		WHERE locktype = 'advisory' AND classid = 7261002 AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 8 {

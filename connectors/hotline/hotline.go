@@ -92,7 +92,15 @@ type Config struct {
 	// progress, queue length, agents free) for /metrics and the dashboard.
 	Registerer prometheus.Registerer
 
-	Logger *slog.Logger
+	// MaxTCPConnsPerSource and MaxTCPConns cap the TCP connections held
+	// from one source IP and in all; over a cap a connection is closed at
+	// once (defaults 50 and 4000). TCPFirstDataTimeout closes a connection
+	// that sends nothing that long after it opens (default 10 s);
+	// TCPIdleTimeout one that then stays silent (default MaxCallDuration +
+	// 30 s, so that a call never loses its connection).
+	MaxTCPConnsPerSource, MaxTCPConns   int
+	TCPFirstDataTimeout, TCPIdleTimeout time.Duration
+	Logger                              *slog.Logger
 
 	// prompts replaces the embedded prompts (tests of timing use short ones).
 	prompts *Prompts
@@ -131,6 +139,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.AckTimeout == 0 {
 		c.AckTimeout = 4 * time.Second
+	}
+	if c.MaxTCPConnsPerSource == 0 {
+		c.MaxTCPConnsPerSource = 50
+	}
+	if c.MaxTCPConns == 0 {
+		c.MaxTCPConns = 4000
+	}
+	if c.TCPFirstDataTimeout == 0 {
+		c.TCPFirstDataTimeout = 10 * time.Second
+	}
+	if c.TCPIdleTimeout == 0 {
+		c.TCPIdleTimeout = c.MaxCallDuration + 30*time.Second
 	}
 	if c.AgentRingTimeout == 0 {
 		c.AgentRingTimeout = 20 * time.Second
@@ -178,6 +198,8 @@ func (c *Config) Validate() error {
 		return errors.New("hotline: max calls (in all and per source) must be at least 1")
 	case c.AckTimeout < 0:
 		return errors.New("hotline: ack timeout must be positive")
+	case c.MaxTCPConnsPerSource < 1 || c.MaxTCPConns < 1 || c.TCPFirstDataTimeout < 0 || c.TCPIdleTimeout < 0:
+		return errors.New("hotline: TCP connection caps must be at least 1 and timeouts positive")
 	}
 	return nil
 }
@@ -187,6 +209,8 @@ type IVR struct {
 	app     *app.App
 	cfg     Config
 	dg      *diago.Diago
+	srv     *sipgo.Server
+	tcp     *tcpGuard // nil until it listens on TCP
 	prompts *Prompts
 	admit   *admission
 	edge    *slog.Logger // for what callers cause: at most WARN, capped (internal/logcap)
@@ -278,6 +302,7 @@ func New(a *app.App, cfg Config) (*IVR, error) {
 			ExternalHost: cfg.ExternalHost, ExternalPort: cfg.ExternalPort}))
 	}
 	v.dg = diago.NewDiago(ua, opts...)
+	v.srv = srv
 	// diago answers INFO with 406 and has no parser for dtmf-relay: take it over.
 	srv.OnInfo(v.onInfo)
 	return v, nil
@@ -286,7 +311,10 @@ func New(a *app.App, cfg Config) (*IVR, error) {
 // Serve answers calls until ctx ends. It returns once listening failed or ctx
 // is done and every call has ended.
 func (v *IVR) Serve(ctx context.Context) error {
-	err := v.dg.Serve(ctx, v.handle)
+	serve, err := v.listen(ctx)
+	if err == nil {
+		err = serve()
+	}
 	v.drain()
 	if ctx.Err() != nil {
 		return nil
@@ -298,10 +326,16 @@ func (v *IVR) Serve(ctx context.Context) error {
 // transport listens. Call the returned stop to end and wait for calls.
 func (v *IVR) Start(ctx context.Context) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	if err := v.dg.ServeBackground(ctx, v.handle); err != nil {
+	serve, err := v.listen(ctx)
+	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("hotline: listen on %s: %w", v.cfg.Addr, err)
 	}
+	go func() {
+		if err := serve(); err != nil && ctx.Err() == nil {
+			v.cfg.Logger.Error("hotline: serving stopped", "err", err)
+		}
+	}()
 	v.cfg.Logger.Info("hotline listening", "addr", v.cfg.Addr, "transports", strings.Join(v.cfg.Transports, ","))
 	return func() { cancel(); v.drain() }, nil
 }
@@ -369,4 +403,59 @@ func parseDTMFRelay(body []byte) (rune, bool) {
 		}
 	}
 	return 0, false
+}
+
+// listen opens the configured transports itself, instead of letting diago
+// do it, so that TCP goes through tcpGuard (diago's own listening offers no
+// hook for it); the returned serve blocks until ctx ends or a transport
+// fails. With port 0 (an ephemeral port) diago listens, as it must learn
+// the port for its Contact headers; TCP is then unguarded.
+func (v *IVR) listen(ctx context.Context) (serve func() error, err error) {
+	_, port, _ := net.SplitHostPort(v.cfg.Addr)
+	if port == "0" {
+		return func() error { return v.dg.Serve(ctx, v.handle) }, nil
+	}
+	v.dg.HandleFunc(v.handle)
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	var runs []func() error
+	for _, t := range v.cfg.Transports {
+		switch t {
+		case "udp":
+			pc, err := net.ListenPacket("udp", v.cfg.Addr)
+			if err != nil {
+				closeAll()
+				return nil, err
+			}
+			closers = append(closers, func() { _ = pc.Close() })
+			runs = append(runs, func() error { return v.srv.ServeUDP(pc) })
+		case "tcp":
+			l, err := net.Listen("tcp", v.cfg.Addr)
+			if err != nil {
+				closeAll()
+				return nil, err
+			}
+			g := newTCPGuard(l, v.cfg.MaxTCPConnsPerSource, v.cfg.MaxTCPConns, v.cfg.TCPFirstDataTimeout, v.cfg.TCPIdleTimeout, v.edge)
+			v.tcp = g
+			closers = append(closers, func() { _ = l.Close() })
+			runs = append(runs, func() error { return v.srv.ServeTCP(g) })
+		}
+	}
+	return func() error {
+		errc := make(chan error, len(runs))
+		for _, run := range runs {
+			go func() { errc <- run() }()
+		}
+		var err error
+		select {
+		case <-ctx.Done():
+		case err = <-errc:
+		}
+		closeAll()
+		return err
+	}, nil
 }

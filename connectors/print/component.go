@@ -26,6 +26,8 @@ var Spec = component.Spec{
 			Doc: "organisation ID the letters are sent for"},
 		{Name: "webhook_secret", Env: "VAXHUB_PRINT_WEBHOOK_SECRET", Type: component.String, Required: true, Secret: true,
 			Doc: "key of the HMAC that signs status webhooks (/hooks/pingen); `vaxhub run` makes one up and gives it to its simulator"},
+		{Name: "timeout", Env: "VAXHUB_PRINT_TIMEOUT", Type: component.Duration, Default: "10s", Doc: "bound of each HTTP attempt"},
+		{Name: "breaker_timeout", Env: "VAXHUB_PRINT_BREAKER_TIMEOUT", Type: component.Duration, Default: "30s", Doc: "how long the breaker stays open before a trial call"},
 	},
 }
 
@@ -37,9 +39,16 @@ func Start(ctx context.Context, d component.Deps) (stop func(context.Context) er
 		return nil, errors.New("print: Deps.Handle and Deps.StaffName are required")
 	}
 	v := d.Config
+	hc := httpclient.Config{Registerer: d.Registerer}
+	if hc.Timeout, err = v.Duration("timeout"); err != nil {
+		return nil, err
+	}
+	if hc.Breaker.Timeout, err = v.Duration("breaker_timeout"); err != nil {
+		return nil, err
+	}
 	conn, err := New(Config{Pool: d.Pool, App: d.App, Logger: d.Logger,
 		Pingen: PingenConfig{BaseURL: v.String("url"), ClientID: v.String("client_id"), ClientSecret: v.String("client_secret"),
-			Organisation: v.String("organisation"), WebhookSecret: v.String("webhook_secret"), HTTP: httpclient.Config{Registerer: d.Registerer}}})
+			Organisation: v.String("organisation"), WebhookSecret: v.String("webhook_secret"), HTTP: hc}})
 	if err != nil {
 		return nil, err
 	}

@@ -262,35 +262,6 @@ func TestStaffVerifiesByHandAndItIsAudited(t *testing.T) {
 	}
 }
 
-// TestRedeliveredEventChangesNothing hands the same resident.registered to
-// the handler twice.
-func TestRedeliveredEventChangesNothing(t *testing.T) {
-	w := newWorld(t)
-	reg := w.register(t, residentOf(t, w.sample(t, 1, "")[0]))
-	c, err := register.New(register.Deps{App: w.App, Config: w.connectorConfig(), Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var payload []byte
-	if err := w.Pool.QueryRow(ctx, `SELECT payload::text FROM outbox WHERE event_type = 'resident.registered' AND key = $1`, reg.Resident.ID).Scan(&payload); err != nil {
-		t.Fatal(err)
-	}
-	msg := bus.Message{Topic: register.Topic, Key: reg.Resident.ID, Value: payload}
-	for range 3 {
-		if err := c.Handle(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := w.events(t, "resident.verified", reg.Resident.ID); n != 1 {
-		t.Fatalf("%d resident.verified events, want 1", n)
-	}
-	// Not an envelope: permanent.
-	if err := c.Handle(ctx, bus.Message{Topic: register.Topic, Value: []byte("nonsense")}); !bus.IsPermanent(err) {
-		t.Fatalf("nonsense: %v, want permanent", err)
-	}
-}
-
 func TestRegisterOutageDelaysVerdictsAndLosesNone(t *testing.T) {
 	w := newWorld(t)
 	people := w.sample(t, 20, "")

@@ -20,6 +20,8 @@ var Spec = component.Spec{
 		{Name: "user", Env: "VAXHUB_SAP_USER", Type: component.String, RunDefault: "sim", Required: true, Doc: "communication user (Basic auth)"},
 		{Name: "password", Env: "VAXHUB_SAP_PASSWORD", Type: component.String, RunDefault: "sim", Required: true, Secret: true, Doc: "its password"},
 		{Name: "client", Env: "VAXHUB_SAP_CLIENT", Type: component.String, Default: "100", Doc: "sap-client sent with every request"},
+		{Name: "timeout", Env: "VAXHUB_SAP_TIMEOUT", Type: component.Duration, Default: "10s", Doc: "bound of each HTTP attempt; a goods issue left unanswered is looked up after it"},
+		{Name: "breaker_timeout", Env: "VAXHUB_SAP_BREAKER_TIMEOUT", Type: component.Duration, Default: "10s", Doc: "how long the breaker stays open before a trial call"},
 	},
 }
 
@@ -31,9 +33,17 @@ func Start(ctx context.Context, d component.Deps) (stop func(context.Context) er
 		return nil, err
 	}
 	v := d.Config
+	timeout, err := v.Duration("timeout")
+	if err != nil {
+		return nil, err
+	}
+	breaker, err := v.Duration("breaker_timeout")
+	if err != nil {
+		return nil, err
+	}
 	s, err := StartWith(ctx, Deps{Pool: d.Pool, App: d.App, Mobile: d.Mobile, Publisher: pub, Consumer: d.Consumer, Failed: d.Failed,
 		Config: Config{BaseURL: v.String("url"), User: v.String("user"), Password: v.String("password"), SAPClient: v.String("client"),
-			Registerer: d.Registerer, Logger: d.Logger}})
+			Timeout: timeout, BreakerTimeout: breaker, Registerer: d.Registerer, Logger: d.Logger}})
 	if err != nil {
 		return nil, err
 	}

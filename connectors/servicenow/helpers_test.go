@@ -59,6 +59,7 @@ type env struct {
 	srv    *httptest.Server
 	kafka  bus.Config
 	pub    *bus.KafkaPublisher
+	bus    *bustest.Bus
 	reg    *schemas.Registry
 	// answers counts what the planner answered.
 	answers *answerCounter
@@ -138,7 +139,7 @@ func (e *env) config() Config {
 func (e *env) startBroker() {
 	e.t.Helper()
 	b := bustest.Start(e.t, e.h.Pool)
-	e.kafka, e.pub = b.Kafka, b.Publisher
+	e.kafka, e.pub, e.bus = b.Kafka, b.Publisher, b
 }
 
 func (e *env) consumerTemplate() bus.ConsumerConfig {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -63,7 +64,17 @@ func (p *portal) confirmationPDF(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusNotFound, v)
 		return
 	}
+	// One answer for a reference that is malformed, unknown or someone
+	// else's: the PDF must not tell which references exist.
+	notFound := func() {
+		v.Error = v.L.T("err.notfound")
+		p.render(w, r, http.StatusNotFound, v)
+	}
 	ap, err := p.app.Appointment(ctx, ref)
+	if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalid) {
+		notFound()
+		return
+	}
 	if err != nil {
 		p.fail(w, r, v, err)
 		return
@@ -73,8 +84,7 @@ func (p *portal) confirmationPDF(w http.ResponseWriter, r *http.Request) {
 		allowed = p.app.AuthorizeResident(ctx, ap.ResidentID, s.ProxyToken) == nil
 	}
 	if !allowed {
-		v.Error = v.L.T("err.forbidden")
-		p.render(w, r, http.StatusForbidden, v)
+		notFound()
 		return
 	}
 	if ap.Status != domain.SeriesBooked {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,8 +99,18 @@ func TestProxyRegistersTwoPeopleBooksAndDownloadsTheLetter(t *testing.T) {
 	other.get("/konto/terminbestaetigung.pdf?buchung="+ref).mustStatus(t, http.StatusForbidden)
 	other.get("/registrieren")
 	other.post("/registrieren", zoe()).mustStatus(t, http.StatusOK)
-	if p := other.get("/konto/terminbestaetigung.pdf?buchung=" + ref); p.status != http.StatusForbidden || strings.HasPrefix(p.body, "%PDF") {
+	if p := other.get("/konto/terminbestaetigung.pdf?buchung=" + ref); p.status != http.StatusNotFound || strings.HasPrefix(p.body, "%PDF") {
 		t.Fatalf("a stranger got the letter: %d", p.status)
+	}
+	// Someone else's reference, an unknown one and a malformed one get the
+	// same answer: the PDF does not tell which references exist.
+	strangers := map[string]string{}
+	for _, r := range []string{ref, "1000000009", "1234567895"} {
+		p := other.get("/konto/terminbestaetigung.pdf?buchung=" + r)
+		strangers[r] = strconv.Itoa(p.status) + " " + strings.ReplaceAll(p.body, r, "REF")
+	}
+	if strangers[ref] != strangers["1000000009"] || strangers[ref] != strangers["1234567895"] {
+		t.Errorf("the letter download tells references apart:\n%.200s\n%.200s\n%.200s", strangers[ref], strangers["1000000009"], strangers["1234567895"])
 	}
 	other.get("/konto")
 	other.post("/konto/person", url.Values{"person": {horstID}}).mustStatus(t, http.StatusForbidden)

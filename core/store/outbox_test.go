@@ -168,7 +168,8 @@ func TestOutboxLeaseIsExclusiveAndEndsWithItsConnection(t *testing.T) {
 	}
 	// A's lease connection dies (crash, network): PostgreSQL frees the shard.
 	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND classid = 7261002 AND objid = 5 AND granted`); err != nil {
+		WHERE locktype = 'advisory' AND classid = 7261002 AND objid = 5 AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)

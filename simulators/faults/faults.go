@@ -8,6 +8,7 @@ package faults
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -131,10 +132,11 @@ type Stats struct {
 	RateLimited uint64 `json:"rate_limited"` // answered with an injected 429
 	Outage      uint64 `json:"outage"`       // reset or answered 503 during an outage
 	Custom      uint64 `json:"custom"`       // answered by a custom hook
+	Lost        uint64 `json:"lost"`         // served, and the answer lost
 }
 
 type counters struct {
-	requests, passed, delayed, errors, rateLimited, outage, custom atomic.Uint64
+	requests, passed, delayed, errors, rateLimited, outage, custom, lost atomic.Uint64
 }
 
 // state is one immutable fault configuration. It is replaced as a whole;
@@ -143,6 +145,7 @@ type state struct {
 	faults      Faults // normalised
 	outageUntil time.Time
 	seq         atomic.Uint64 // requests reaching the 429 stage since this state began
+	lost        atomic.Uint64 // requests that lost_answers applied to since this state began
 }
 
 // Injector injects faults into the handler it wraps. It is safe for
@@ -275,6 +278,9 @@ func (i *Injector) Merge(f Faults) error {
 	if f.RateLimit != nil {
 		next.RateLimit = f.RateLimit
 	}
+	if f.Lost != nil {
+		next.Lost = f.Lost
+	}
 	if len(f.Flags) > 0 {
 		flags := make(map[string]bool, len(old.Flags)+len(f.Flags))
 		for k, v := range old.Flags {
@@ -307,6 +313,7 @@ func (i *Injector) Stats() Stats {
 		RateLimited: c.rateLimited.Load(),
 		Outage:      c.outage.Load(),
 		Custom:      c.custom.Load(),
+		Lost:        c.lost.Load(),
 	}
 }
 
@@ -384,7 +391,8 @@ func (i *Injector) isExempt(path string) bool {
 // endpoints mounted at the admin path. For each non-exempt request, in this
 // order: an active outage cuts it off; latency is added (abandoned if the
 // client goes away); custom hooks that are switched on may answer it; a 429
-// may answer it; an injected error may answer it; otherwise next serves it.
+// may answer it; an injected error may answer it; otherwise next serves it,
+// and lost_answers may then lose its answer.
 func (i *Injector) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if i.isAdmin(r.URL.Path) {
@@ -453,10 +461,49 @@ func (i *Injector) Wrap(next http.Handler) http.Handler {
 			return
 		}
 
+		if l := f.Lost; l != nil && l.applies(r.Method) {
+			if n := s.lost.Add(1); l.Count == 0 || n <= uint64(l.Count) {
+				i.stats.lost.Add(1)
+				i.stats.passed.Add(1)
+				loseAnswer(w, r, next, l.hold())
+				return
+			}
+		}
+
 		i.stats.passed.Add(1)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// loseAnswer serves r in full into a buffer the client never sees, waits
+// until the client gives up or hold has passed, and resets the connection.
+func loseAnswer(w http.ResponseWriter, r *http.Request, next http.Handler, hold time.Duration) {
+	next.ServeHTTP(&discard{h: http.Header{}}, r)
+	// With the body read to its end the server notices the client going
+	// away, which ends r's context.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
+	t := time.NewTimer(hold)
+	select {
+	case <-r.Context().Done():
+	case <-t.C:
+	}
+	t.Stop()
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler) // HTTP/2: abort the stream
+}
+
+// discard is a ResponseWriter whose answer goes nowhere.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
 
 // cutOff ends a request during an outage. Mode "reset" (the default) hijacks
 // the connection and closes it with SO_LINGER 0, so the client sees a

@@ -528,3 +528,47 @@ func TestDurationJSON(t *testing.T) {
 		t.Fatalf("marshal: %s %v", b, err)
 	}
 }
+
+// TestLostAnswersDoTheWorkAndLoseTheAnswer: the handler runs, the client
+// gets no answer (its timeout or a reset), and only the first Count
+// requests of the methods named are affected.
+func TestLostAnswersDoTheWorkAndLoseTheAnswer(t *testing.T) {
+	var served atomic.Int32
+	inj := faults.New(faults.Options{Seed: 1})
+	srv := httptest.NewServer(inj.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		_, _ = io.WriteString(w, "done")
+	})))
+	defer srv.Close()
+	if err := inj.Merge(faults.Faults{Lost: &faults.LostAnswers{Count: 1, Hold: faults.Duration(5 * time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Timeout: 300 * time.Millisecond}
+	get, err := cl.Get(srv.URL + "/x")
+	if err != nil {
+		t.Fatalf("GET: %v (only POST loses its answer)", err)
+	}
+	get.Body.Close()
+	start := time.Now()
+	if resp, err := cl.Post(srv.URL+"/x", "text/plain", strings.NewReader("a")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the first POST got an answer %d", resp.StatusCode)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the lost answer held the client %v, not until its own timeout", d)
+	}
+	if n := served.Load(); n != 2 {
+		t.Fatalf("%d requests served, want 2: the POST whose answer was lost must have done its work", n)
+	}
+	resp, err := cl.Post(srv.URL+"/x", "text/plain", strings.NewReader("b"))
+	if err != nil {
+		t.Fatalf("the second POST: %v (Count 1)", err)
+	}
+	resp.Body.Close()
+	if st := inj.Stats(); st.Lost != 1 {
+		t.Fatalf("stats %+v, want lost 1", st)
+	}
+	if err := inj.Merge(faults.Faults{Lost: &faults.LostAnswers{}}); err != nil || inj.Active().Lost != nil {
+		t.Fatalf("{} must switch lost_answers off: %+v, %v", inj.Active().Lost, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -16,12 +17,14 @@ import (
 //	 "errors":{"rate":0.2,"status":503},
 //	 "outage":{"duration":"30s","mode":"reset"},
 //	 "rate_limit":{"every":5,"retry_after":2},
+//	 "lost_answers":{"count":1,"methods":["POST"]},
 //	 "flags":{"csrf_expired":true}}
 type Faults struct {
 	Latency   *Latency        `json:"latency,omitempty"`
 	Errors    *Errors         `json:"errors,omitempty"`
 	Outage    *Outage         `json:"outage,omitempty"`
 	RateLimit *RateLimit      `json:"rate_limit,omitempty"`
+	Lost      *LostAnswers    `json:"lost_answers,omitempty"`
 	Flags     map[string]bool `json:"flags,omitempty"` // custom faults by name; only those on are shown
 }
 
@@ -87,6 +90,41 @@ func (r *RateLimit) retryAfter() int {
 	return r.RetryAfter
 }
 
+// LostAnswers lets the simulator do the work of a request and then loses
+// the answer, as when a timeout or a dropped connection hits after the
+// outside system committed: the handler runs in full, then the client
+// waits until it gives up (its own timeout) or Hold has passed, and the
+// connection is reset without a byte of the answer. It applies to the first
+// Count requests (0: every request) whose method is in Methods (default
+// POST) after the fault was set; the count restarts whenever the fault set
+// changes. A client that retries must find what the first attempt did
+// instead of doing it twice. The zero value ({}) is off.
+type LostAnswers struct {
+	Count   int      `json:"count,omitempty"`
+	Methods []string `json:"methods,omitempty"`
+	// Hold bounds the wait for the client to give up. Default 30 s.
+	Hold Duration `json:"hold,omitempty"`
+}
+
+func (l *LostAnswers) applies(method string) bool {
+	if len(l.Methods) == 0 {
+		return method == http.MethodPost
+	}
+	for _, m := range l.Methods {
+		if strings.EqualFold(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *LostAnswers) hold() time.Duration {
+	if l.Hold <= 0 {
+		return 30 * time.Second
+	}
+	return time.Duration(l.Hold)
+}
+
 // Validate reports the first value that is out of range.
 func (f Faults) Validate() error {
 	if l := f.Latency; l != nil {
@@ -121,6 +159,16 @@ func (f Faults) Validate() error {
 		}
 		if r.RetryAfter < 0 {
 			return fmt.Errorf("%w: rate_limit.retry_after must not be negative", ErrInvalid)
+		}
+	}
+	if l := f.Lost; l != nil {
+		if l.Count < 0 || l.Hold < 0 {
+			return fmt.Errorf("%w: lost_answers.count and hold must not be negative", ErrInvalid)
+		}
+		for _, m := range l.Methods {
+			if m == "" || strings.ToUpper(m) != m {
+				return fmt.Errorf("%w: lost_answers.methods: %q is not an HTTP method in capitals", ErrInvalid, m)
+			}
 		}
 	}
 	for name := range f.Flags {
@@ -158,6 +206,15 @@ func (f Faults) normalised() Faults {
 		c.RetryAfter = r.retryAfter()
 		n.RateLimit = &c
 	}
+	if l := f.Lost; l != nil && (l.Count > 0 || len(l.Methods) > 0 || l.Hold > 0) {
+		c := *l
+		c.Methods = append([]string(nil), l.Methods...)
+		if len(c.Methods) == 0 {
+			c.Methods = []string{http.MethodPost}
+		}
+		c.Hold = Duration(l.hold())
+		n.Lost = &c
+	}
 	for name, on := range f.Flags {
 		if on {
 			if n.Flags == nil {
@@ -186,6 +243,11 @@ func (f Faults) clone() Faults {
 	if f.RateLimit != nil {
 		v := *f.RateLimit
 		c.RateLimit = &v
+	}
+	if f.Lost != nil {
+		v := *f.Lost
+		v.Methods = append([]string(nil), f.Lost.Methods...)
+		c.Lost = &v
 	}
 	return c
 }
