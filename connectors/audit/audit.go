@@ -12,19 +12,18 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
-	"github.com/vaxhub/vaxhub/core/store"
+	"github.com/vaxhub/vaxhub/core/app"
 )
 
 const (
 	// Group is the Kafka consumer group of the audit trail.
 	Group = "vaxhub-audit"
-	// Consumer is the name under which handled events are recorded in
-	// processed_events (store.MarkProcessed), and the handler's name in
-	// dead-letter headers and metrics.
+	// Consumer is the name under which handled events are recorded in the
+	// bus inbox (bus.ExactlyOnce), and the handler's name in dead-letter
+	// headers and metrics.
 	Consumer = "audit"
 )
 
@@ -34,9 +33,9 @@ var ErrNotAnEvent = errors.New("audit: not an event envelope")
 
 // Trail records consumed events in the audit_events table.
 type Trail struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
-	now  func() time.Time
+	inbox bus.Inbox
+	log   *slog.Logger
+	now   func() time.Time
 }
 
 // New returns a trail writing to pool. A nil log means slog.Default().
@@ -44,7 +43,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger) *Trail {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Trail{pool: pool, log: log.With("component", "audit"), now: time.Now}
+	return &Trail{inbox: bus.NewPostgresInbox(pool), log: log.With("component", "audit"), now: time.Now}
 }
 
 // Register adds one consumer per topic to r, all in Group. The router's
@@ -71,10 +70,11 @@ type envelope struct {
 	CorrelationID string `json:"correlation_id"`
 }
 
-// Handle records msg and marks its event processed, in one transaction. A
-// redelivered event (same ID) changes nothing. A message that is not an
-// envelope is a permanent failure (dead letter); database errors are
-// retried by the consumer runtime.
+// Handle records msg exactly once: behind bus.ExactlyOnce, its row and the
+// inbox record of its event commit in one transaction, and a redelivered
+// event (same ID) changes nothing. A message that is not an envelope is a
+// permanent failure (dead letter); database errors are retried by the
+// consumer runtime.
 func (t *Trail) Handle(ctx context.Context, msg bus.Message) error {
 	var env envelope
 	if err := json.Unmarshal(msg.Value, &env); err != nil {
@@ -88,7 +88,7 @@ func (t *Trail) Handle(ctx context.Context, msg bus.Message) error {
 	}
 	corr := bus.MessageCorrelationID(msg)
 	if corr == "" {
-		corr = bus.CorrelationID(ctx)
+		corr = app.CorrelationID(ctx)
 	}
 	var eventTime *time.Time
 	if ts, err := time.Parse(time.RFC3339Nano, env.Time); err == nil {
@@ -98,20 +98,20 @@ func (t *Trail) Handle(ctx context.Context, msg bus.Message) error {
 		"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
 
 	first := false
-	err := pgx.BeginFunc(ctx, t.pool, func(tx pgx.Tx) error {
-		var err error
-		first, err = store.MarkProcessed(ctx, tx, Consumer, env.ID)
-		if err != nil || !first {
+	record := func(ctx context.Context, msg bus.Message) error {
+		tx, err := bus.InboxTx(ctx)
+		if err != nil {
 			return err
 		}
+		first = true
 		_, err = tx.Exec(ctx, `INSERT INTO audit_events
 			(event_id, type, subject, topic, "partition", "offset", correlation_id, event_time, received_at)
 			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $9)
 			ON CONFLICT (event_id) DO NOTHING`,
 			env.ID, env.Type, env.Subject, msg.Topic, msg.Partition, msg.Offset, corr, eventTime, t.now())
 		return err
-	})
-	if err != nil {
+	}
+	if err := bus.ExactlyOnce(t.inbox, Consumer)(record)(ctx, msg); err != nil {
 		log.Warn("audit: recording the event failed; it will be retried", "err", err)
 		return fmt.Errorf("audit: record event %s: %w", env.ID, err)
 	}

@@ -18,7 +18,6 @@ var Spec = component.Spec{
 // bus user, over every event topic.
 func Start(ctx context.Context, d component.Deps) (stop func(context.Context) error, err error) {
 	router := bus.NewRouter(d.Consumer)
-	router.Use(bus.CorrelationIDMiddleware)
 	if err := New(d.Pool, d.Logger).Register(router, d.Topics); err != nil {
 		return nil, err
 	}

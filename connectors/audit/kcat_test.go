@@ -156,7 +156,12 @@ func TestKcatSeesValidBookingEventsAndAMalformedMessageIsDeadLettered(t *testing
 	if err := h.Pool.QueryRow(ctx, `SELECT correlation_id FROM audit_events WHERE event_id = $1`, good.ID).Scan(&corr); err != nil || corr != "req-kcat-good" {
 		t.Errorf("good message audited with correlation ID %q (%v), want req-kcat-good", corr, err)
 	}
-	// Every booking and the good message are audited; the malformed one is not.
+	// Every booking and the good message are audited; the malformed one is
+	// not. The bookings are on other partitions, with no order against the
+	// good message: wait for them too.
+	waitFor(t, "every booking's audit row", 20*time.Second, func() bool {
+		return count(t, h.Pool, `SELECT count(*) FROM audit_events WHERE topic = 'vaxhub.appointment.v1'`) >= len(refs)+1
+	})
 	if n := count(t, h.Pool, `SELECT count(*) FROM audit_events WHERE topic = 'vaxhub.appointment.v1'`); n != len(refs)+1 {
 		t.Errorf("%d appointment events audited, want %d", n, len(refs)+1)
 	}

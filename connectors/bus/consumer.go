@@ -25,6 +25,10 @@ type ConsumerConfig struct {
 	Handler HandlerFunc
 	// Middleware wraps Handler; Middleware[0] is the outermost.
 	Middleware []Middleware
+	// Inbox, when set, makes the handler exactly-once: ExactlyOnce(Inbox,
+	// Name) wraps it inside Middleware (the innermost), so a redelivered
+	// event is skipped and the handler's effect commits with its record.
+	Inbox Inbox
 	// Validator, when set, checks every envelope before the handler sees it;
 	// an invalid one is dead-lettered with the reason.
 	Validator Validator
@@ -152,9 +156,13 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	mws := cfg.Middleware
+	if cfg.Inbox != nil {
+		mws = append(append([]Middleware(nil), mws...), ExactlyOnce(cfg.Inbox, cfg.Name))
+	}
 	return &Consumer{
 		cfg:     cfg,
-		handler: Chain(cfg.Handler, cfg.Middleware...),
+		handler: Chain(cfg.Handler, mws...),
 		log:     cfg.Logger.With("component", "bus.consumer", "group", cfg.Group, "topic", cfg.Topic, "handler", cfg.Name),
 	}, nil
 }

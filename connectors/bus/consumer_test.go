@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/core/app"
 )
 
 func TestPublishConsumeKeepsOrderPerKeyAcrossPartitions(t *testing.T) {
@@ -391,7 +392,7 @@ func TestGracefulShutdownFinishesInFlightHandlerAndCommits(t *testing.T) {
 			if m.Offset != 0 {
 				return nil
 			}
-			corr.Store(bus.CorrelationID(ctx))
+			corr.Store(app.CorrelationID(ctx))
 			once.Do(func() { close(started) })
 			time.Sleep(500 * time.Millisecond) // slow work, running when shutdown begins
 			handlerCtxErr.Store(fmt.Sprint(ctx.Err()))

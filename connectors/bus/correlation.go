@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/schemas"
 )
 
@@ -11,27 +12,16 @@ import (
 // the envelope's correlation_id field is the fallback.
 const HeaderCorrelationID = "correlation_id"
 
-type correlationKey struct{}
-
-// WithCorrelationID returns ctx carrying id.
-func WithCorrelationID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey{}, id)
-}
-
-// CorrelationID returns the ID carried by ctx, or "".
-func CorrelationID(ctx context.Context) string {
-	id, _ := ctx.Value(correlationKey{}).(string)
-	return id
-}
-
 // CorrelationIDMiddleware puts the message's correlation ID (header, else the
-// envelope field) into the handler's context, so that events the handler
-// causes carry it on. An ID the envelope schema would refuse (a forged or
-// broken header) is not passed on: the envelope's is used, or none.
+// envelope field) into the handler's context under core/app's key
+// (app.WithCorrelationID; app.CorrelationID reads it), the one key of the
+// hub, so that events the handler causes through core/app carry it on. An ID
+// the envelope schema would refuse (a forged or broken header) is not passed
+// on: the envelope's is used, or none. Every Router applies it.
 func CorrelationIDMiddleware(next HandlerFunc) HandlerFunc {
 	return func(ctx context.Context, msg Message) error {
 		if id := MessageCorrelationID(msg); id != "" {
-			ctx = WithCorrelationID(ctx, id)
+			ctx = app.WithCorrelationID(ctx, id)
 		}
 		return next(ctx, msg)
 	}

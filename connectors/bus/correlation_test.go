@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/vaxhub/vaxhub/core/app"
 )
 
 // TestConsumedCorrelationIDIsCheckedLikeAtTheEdge: a Kafka header the
@@ -33,7 +35,7 @@ func TestConsumedCorrelationIDIsCheckedLikeAtTheEdge(t *testing.T) {
 			}
 			got := "unset"
 			h := CorrelationIDMiddleware(func(ctx context.Context, _ Message) error {
-				got = CorrelationID(ctx)
+				got = app.CorrelationID(ctx)
 				return nil
 			})
 			if err := h(context.Background(), msg); err != nil {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vaxhub/vaxhub/core/app"
 )
 
 // KafkaPublisher publishes with a kafka-go Writer: acks from all in-sync
@@ -53,7 +55,7 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	corr := CorrelationID(ctx)
+	corr := app.CorrelationID(ctx)
 	kms := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		if m.Topic == "" {

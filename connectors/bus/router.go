@@ -8,7 +8,11 @@ import (
 )
 
 // Router runs several consumers that share the Kafka configuration,
-// validator, dead-letter publisher, middleware and metrics.
+// validator, dead-letter publisher, middleware, inbox and metrics. Every
+// consumer of the hub is built through one, so that its middleware reaches
+// all of them: CorrelationIDMiddleware always (outermost), then what Use
+// adds, then, when the defaults carry an Inbox, ExactlyOnce under each
+// handler's name.
 type Router struct {
 	defaults  ConsumerConfig
 	consumers []*Consumer
@@ -21,6 +25,7 @@ func NewRouter(defaults ConsumerConfig) *Router {
 	if defaults.Logger == nil {
 		defaults.Logger = slog.Default()
 	}
+	defaults.Middleware = append([]Middleware{CorrelationIDMiddleware}, defaults.Middleware...)
 	return &Router{defaults: defaults}
 }
 

@@ -28,7 +28,6 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/print/letter"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
 )
 
 const (
@@ -318,14 +317,19 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 	}
 	post := c.cfg.WantsPost(r)
 	created := false
-	err = pgx.BeginFunc(ctx, c.cfg.Pool, func(tx pgx.Tx) error {
-		first, err := store.MarkProcessed(ctx, tx, Consumer, env.ID)
-		if err != nil || !first || !post {
+	// Exactly once: the letter and the inbox record of the event commit
+	// together; a redelivered event is skipped.
+	err = bus.ExactlyOnce(bus.NewPostgresInbox(c.cfg.Pool), Consumer)(func(ctx context.Context, _ bus.Message) error {
+		if !post {
+			return nil
+		}
+		tx, err := bus.InboxTx(ctx)
+		if err != nil {
 			return err
 		}
 		created, err = c.insertLetter(ctx, tx, kind, d.Reference, d.ResidentID, key, env.Type, env.ID, "", det)
 		return err
-	})
+	})(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("print: record letter for %s %s: %w", env.Type, env.ID, err)
 	}

@@ -196,7 +196,6 @@ func StartWith(ctx context.Context, d Deps) (stop func(), err error) {
 		return nil, err
 	}
 	cc := d.Consumer
-	cc.Topic, cc.Group, cc.Name, cc.Handler = Topic, Group, Consumer, c.Handle
 	cc.MaxRetries = math.MaxInt32
 	if cc.BackoffMax == 0 {
 		cc.BackoffMax = 5 * time.Second
@@ -204,12 +203,15 @@ func StartWith(ctx context.Context, d Deps) (stop func(), err error) {
 	if cc.Logger == nil {
 		cc.Logger = c.log
 	}
-	consumer, err := bus.NewConsumer(cc)
-	if err != nil {
+	// Through a router, so that its middleware (the correlation ID under
+	// core/app's key, ...) reaches the consumer. No inbox: exactly-once is
+	// the core's (ApplyVerdict records the event with the verdict).
+	router := bus.NewRouter(cc)
+	if err := router.Handle(Consumer, Topic, Group, c.Handle); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	return bus.RunReporting(ctx, c.log, func() { _ = c.Close() }, map[string]func(context.Context) error{"register consumer": consumer.Run}, d.Failed), nil
+	return bus.RunReporting(ctx, c.log, func() { _ = c.Close() }, map[string]func(context.Context) error{"register consumer": router.Run}, d.Failed), nil
 }
 
 // Handle verifies the resident of one resident.registered event and applies
@@ -235,8 +237,7 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 	if env.ID == "" || env.Data.ResidentID == "" {
 		return bus.Permanent(errors.New("register: resident.registered without id or resident_id"))
 	}
-	corr := bus.MessageCorrelationID(msg)
-	ctx = app.WithCorrelationID(ctx, corr)
+	corr := app.CorrelationID(ctx) // set by the router's middleware
 	log := c.log.With("event_id", env.ID, "resident_id", env.Data.ResidentID, "correlation_id", corr)
 
 	cur, err := c.app.Verification(ctx, env.Data.ResidentID)

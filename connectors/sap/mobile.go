@@ -15,13 +15,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
 )
 
 // Mobile teams (issue 7): the doses a campaign needs move by 311 from the
@@ -33,7 +30,7 @@ import (
 const (
 	// TransferGroup is the Kafka consumer group of the transfer poster.
 	TransferGroup = "vaxhub-sap-mobile"
-	// TransferConsumer names the transfer handler in processed_events, dead
+	// TransferConsumer names the transfer handler in the bus inbox, dead
 	// letters and metrics.
 	TransferConsumer = "sap-mobile-transfer"
 
@@ -104,21 +101,6 @@ func transferMismatch(camp *domain.MobileCampaign, d domain.MobileTransferReques
 	return ""
 }
 
-// NewTransferConsumer returns the consumer of mobile.transfer-requested
-// (topic vaxhub.mobile.v1, group vaxhub-sap-mobile) built from template,
-// with the same retry policy as the goods-issue consumer.
-func (c *Connector) NewTransferConsumer(template bus.ConsumerConfig) (*bus.Consumer, error) {
-	if c.mobile == nil {
-		return nil, errors.New("sap: the transfer consumer needs the mobile use cases (Deps.Mobile)")
-	}
-	cfg := template
-	cfg.Topic = bus.TopicFor("mobile.transfer-requested")
-	cfg.Group = TransferGroup
-	cfg.Name = TransferConsumer
-	cfg.Handler = c.HandleTransferRequested
-	return bus.NewConsumer(cfg.WaitOutOutages(c.pub))
-}
-
 // HandleTransferRequested makes SAP's stock at the team's storage location
 // match the totals of one version of a campaign's transfer request, exactly
 // once per (campaign, version):
@@ -136,12 +118,20 @@ func (c *Connector) NewTransferConsumer(template bus.ConsumerConfig) (*bus.Consu
 //   - the 311's lines are then applied in the hub: the cold store's stock
 //     is lowered (or raised) and the batches are recorded as issued to the
 //     team (or returned), so that field doses with them are accepted.
+//
+// It runs behind bus.ExactlyOnce (consumer TransferConsumer): a handled
+// event is skipped before anything else, and recorded once handled.
 func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message) error {
+	return bus.ExactlyOnce(c.inbox, TransferConsumer)(c.handleTransferRequested)(ctx, msg)
+}
+
+func (c *Connector) handleTransferRequested(ctx context.Context, msg bus.Message) error {
 	var ev transferRequested
 	if err := json.Unmarshal(msg.Value, &ev); err != nil {
 		return bus.Permanent(fmt.Errorf("sap: not an event envelope: %w", err))
 	}
 	if ev.Type != "mobile.transfer-requested" {
+		bus.Skip(ctx)
 		return nil // other mobile events share the topic
 	}
 	d := ev.Data
@@ -152,14 +142,6 @@ func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message
 	if err != nil {
 		return bus.Permanent(fmt.Errorf("sap: transfer-requested day: %w", err))
 	}
-	var done bool
-	if err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)`,
-		TransferConsumer, ev.ID).Scan(&done); err != nil {
-		return fmt.Errorf("sap: read processed events: %w", err)
-	}
-	if done {
-		return nil
-	}
 	log := c.log.With("event_id", ev.ID, "campaign_id", d.CampaignID, "version", d.Version, "team", d.Team)
 	camp, err := c.mobile.MobileCampaign(ctx, d.CampaignID)
 	switch {
@@ -169,7 +151,7 @@ func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message
 		return fmt.Errorf("sap: read campaign: %w", err)
 	case camp.Version > d.Version:
 		log.Info("transfer request superseded by a newer version; skipped", "current_version", camp.Version)
-		return c.markTransferProcessed(ctx, ev.ID)
+		return nil // bus.ExactlyOnce records the event
 	}
 	// The event is a claim; the core is the record: a version the core does
 	// not have, or totals, team, centre or day other than the core's for
@@ -208,7 +190,7 @@ func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message
 		if err := c.applyTransferLines(ctx, mine, who); err != nil {
 			return err
 		}
-		return c.markTransferProcessed(ctx, ev.ID)
+		return nil // bus.ExactlyOnce records the event
 	}
 
 	// What the earlier versions moved to the team, per product and batch.
@@ -269,7 +251,7 @@ func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message
 	}
 	if len(items) == 0 {
 		log.Debug("transfer request changes nothing in SAP")
-		return c.markTransferProcessed(ctx, ev.ID)
+		return nil // bus.ExactlyOnce records the event
 	}
 	posting := fmt.Sprintf("/Date(%d)/", c.app.DayOf(c.app.Now()).In(time.UTC).UnixMilli())
 	body := map[string]any{
@@ -305,14 +287,7 @@ func (c *Connector) HandleTransferRequested(ctx context.Context, msg bus.Message
 		return err
 	}
 	c.forgetTransferPost(key)
-	return c.markTransferProcessed(ctx, ev.ID)
-}
-
-func (c *Connector) markTransferProcessed(ctx context.Context, eventID string) error {
-	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		_, err := store.MarkProcessed(ctx, tx, TransferConsumer, eventID)
-		return err
-	})
+	return nil // bus.ExactlyOnce records the event
 }
 
 func (c *Connector) lastTransferPost(key string) (time.Time, bool) {

@@ -16,7 +16,6 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
 )
 
 // hubTextPrefix starts the header text of every goods issue the hub posts.
@@ -63,12 +62,21 @@ type doseAdministered struct {
 //     permanent: the event goes to the dead-letter topic with SAP's message;
 //   - anything else (SAP down, breaker open, a timeout) is returned and the
 //     consumer retries: the event waits in Kafka.
+//
+// It runs behind bus.ExactlyOnce (consumer Consumer): an event whose goods
+// issue was recorded as posted is skipped before anything else, and the
+// "posted" state commits with the inbox record.
 func (c *Connector) HandleDoseAdministered(ctx context.Context, msg bus.Message) error {
+	return bus.ExactlyOnce(c.inbox, Consumer)(c.handleDoseAdministered)(ctx, msg)
+}
+
+func (c *Connector) handleDoseAdministered(ctx context.Context, msg bus.Message) error {
 	var ev doseAdministered
 	if err := json.Unmarshal(msg.Value, &ev); err != nil {
 		return bus.Permanent(fmt.Errorf("sap: not an event envelope: %w", err))
 	}
 	if ev.Type != "appointment.dose-administered" {
+		bus.Skip(ctx)
 		return nil // other appointment events share the topic
 	}
 	if ev.ID == "" || ev.Data.CentreID == "" || ev.Data.Product == "" || ev.Data.Batch == "" || ev.Data.AdministeredAt.IsZero() {
@@ -154,15 +162,16 @@ func (c *Connector) HandleDoseAdministered(ctx context.Context, msg bus.Message)
 	return c.markPosted(ctx, ev.ID, created.D.MaterialDocumentYear, created.D.MaterialDocument)
 }
 
+// markPosted records the document in the inbox's transaction: it commits
+// with the record of the event when the handler returns.
 func (c *Connector) markPosted(ctx context.Context, eventID, year, doc string) error {
-	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		if _, err := store.MarkProcessed(ctx, tx, Consumer, eventID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE sap_goods_issues SET state = 'posted', document_year = $2, document = $3, posted_at = now()
-			WHERE event_id = $1`, eventID, year, doc)
+	tx, err := bus.InboxTx(ctx)
+	if err != nil {
 		return err
-	})
+	}
+	_, err = tx.Exec(ctx, `UPDATE sap_goods_issues SET state = 'posted', document_year = $2, document = $3, posted_at = now()
+		WHERE event_id = $1`, eventID, year, doc)
+	return err
 }
 
 // findByHeaderText looks up a material document by its header text.

@@ -30,7 +30,7 @@ import (
 const (
 	// Group is the Kafka consumer group of the goods-issue poster.
 	Group = "vaxhub-sap"
-	// Consumer names the goods-issue handler in processed_events, dead
+	// Consumer names the goods-issue handler in the bus inbox, dead
 	// letters and metrics.
 	Consumer = "sap-goods-issue"
 	// InboundHandler names the material-document poller in dead letters.
@@ -181,6 +181,7 @@ type Connector struct {
 	// stockMapping maps A_MatlStkInAcctMod rows (reconciliation).
 	stockMapping *mappings.Mapping
 	pub          bus.Publisher
+	inbox        bus.Inbox // exactly-once handling of both consumers
 	log          *slog.Logger
 	ownsCl       bool
 	// mobile is nil when the store keeps no mobile campaigns: then no
@@ -232,7 +233,7 @@ func New(deps Deps) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{refused: refused,
+	return &Connector{refused: refused, inbox: bus.NewPostgresInbox(deps.Pool),
 		cfg: cfg, odata: &odata{cl: cl, sapClient: cfg.SAPClient}, app: deps.App, pool: deps.Pool,
 		mapping: m, stockMapping: sm, pub: deps.Publisher, log: cfg.Logger.With("component", "sap"), ownsCl: owns,
 		mobile: mob,
@@ -252,22 +253,20 @@ func StartWith(ctx context.Context, deps Deps) (stop func(), err error) {
 	if deps.Publisher == nil {
 		return nil, errors.New("sap: Publisher is required for the poller's dead letters")
 	}
-	cons, err := c.NewConsumer(deps.Consumer)
-	if err != nil {
-		return nil, err
+	// Both consumers go through one router (its middleware reaches them);
+	// a goods issue or transfer waits in Kafka for as long as SAP is down.
+	router := bus.NewRouter(deps.Consumer.WaitOutOutages(c.pub))
+	if err := router.Handle(Consumer, bus.TopicFor("appointment.dose-administered"), Group, c.HandleDoseAdministered); err != nil {
+		return nil, fmt.Errorf("sap: %w", err)
 	}
-	var transfers *bus.Consumer
 	if c.mobile != nil {
-		if transfers, err = c.NewTransferConsumer(deps.Consumer); err != nil {
-			return nil, err
+		if err := router.Handle(TransferConsumer, bus.TopicFor("mobile.transfer-requested"), TransferGroup, c.HandleTransferRequested); err != nil {
+			return nil, fmt.Errorf("sap: %w", err)
 		}
 	}
 	parts := map[string]func(context.Context) error{
-		"poller":               func(ctx context.Context) error { c.RunPoller(ctx); return nil },
-		"goods-issue consumer": cons.Run,
-	}
-	if transfers != nil {
-		parts["mobile transfer consumer"] = transfers.Run
+		"poller":    func(ctx context.Context) error { c.RunPoller(ctx); return nil },
+		"consumers": router.Run,
 	}
 	stop = bus.RunReporting(ctx, c.log, func() {
 		if c.ownsCl {
@@ -276,17 +275,4 @@ func StartWith(ctx context.Context, deps Deps) (stop func(), err error) {
 	}, parts, deps.Failed)
 	c.log.Info("SAP connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
 	return stop, nil
-}
-
-// NewConsumer returns the consumer of appointment.dose-administered (group
-// vaxhub-sap) built from template. A transient failure (SAP down, breaker
-// open) is retried without end: the event waits in Kafka; a 4xx that
-// retrying cannot fix goes to the dead-letter topic.
-func (c *Connector) NewConsumer(template bus.ConsumerConfig) (*bus.Consumer, error) {
-	cfg := template
-	cfg.Topic = bus.TopicFor("appointment.dose-administered")
-	cfg.Group = Group
-	cfg.Name = Consumer
-	cfg.Handler = c.HandleDoseAdministered
-	return bus.NewConsumer(cfg.WaitOutOutages(c.pub))
 }

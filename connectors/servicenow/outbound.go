@@ -13,7 +13,6 @@ import (
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
 )
 
 // OrderKey is the hub key of a campaign's work order. It is written into the
@@ -44,16 +43,24 @@ type plannedEvent struct {
 //     retried POST may still have left is deleted (the oldest stays);
 //   - a later version is written with PATCH (planned fields only: state and
 //     assignment belong to the planner);
-//   - the event ID is marked processed together with the synced version.
+//   - the event is recorded in the bus inbox once the planner is synced.
 //
 // The campaign is read from the core, so an older event that arrives late
 // writes nothing older than what the core holds.
+//
+// It runs behind bus.ExactlyOnce (consumer Consumer): a handled event is
+// skipped before anything else, and recorded once the planner is synced.
 func (c *Connector) HandleCampaignPlanned(ctx context.Context, msg bus.Message) error {
+	return bus.ExactlyOnce(c.inbox, Consumer)(c.handleCampaignPlanned)(ctx, msg)
+}
+
+func (c *Connector) handleCampaignPlanned(ctx context.Context, msg bus.Message) error {
 	var ev plannedEvent
 	if err := json.Unmarshal(msg.Value, &ev); err != nil {
 		return bus.Permanent(fmt.Errorf("servicenow: not an event envelope: %w", err))
 	}
 	if ev.Type != "mobile.campaign-planned" {
+		bus.Skip(ctx)
 		return nil // mobile.transfer-requested shares the topic: for SAP
 	}
 	camp, err := c.mobile.MobileCampaign(ctx, ev.Data.CampaignID)
@@ -69,10 +76,7 @@ func (c *Connector) HandleCampaignPlanned(ctx context.Context, msg bus.Message) 
 		}
 		return err
 	}
-	return pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
-		_, err := store.MarkProcessed(ctx, tx, Consumer, ev.ID)
-		return err
-	})
+	return nil // bus.ExactlyOnce records the event
 }
 
 var errRefused = errors.New("servicenow: refused")

@@ -28,7 +28,7 @@ import (
 const (
 	// Group is the Kafka consumer group of the work-order writer.
 	Group = "vaxhub-servicenow"
-	// Consumer names the work-order writer in processed_events, dead
+	// Consumer names the work-order writer in the bus inbox, dead
 	// letters and metrics.
 	Consumer = "servicenow-work-orders"
 	// InboundHandler names the poller in dead letters.
@@ -167,6 +167,7 @@ type Connector struct {
 	order   *mappings.Mapping
 	vaccine *mappings.Mapping
 	pub     bus.Publisher
+	inbox   bus.Inbox // exactly-once handling of the work-order consumer
 	log     *slog.Logger
 	ownsCl  bool
 	groups  groupCache
@@ -201,7 +202,7 @@ func New(deps Deps) (*Connector, error) {
 		}
 		owns = true
 	}
-	return &Connector{cfg: cfg, api: &tableAPI{cl: cl}, mobile: deps.Mobile, pool: deps.Pool,
+	return &Connector{cfg: cfg, api: &tableAPI{cl: cl}, mobile: deps.Mobile, pool: deps.Pool, inbox: bus.NewPostgresInbox(deps.Pool),
 		visit: ms[0], order: ms[1], vaccine: ms[2], pub: deps.Publisher,
 		log: cfg.Logger.With("component", "servicenow"), ownsCl: owns}, nil
 }
@@ -225,27 +226,17 @@ func StartWith(ctx context.Context, deps Deps) (stop func(), err error) {
 		c.Close()
 		return nil, errors.New("servicenow: Publisher is required for dead letters")
 	}
-	cons, err := c.NewConsumer(deps.Consumer)
-	if err != nil {
+	// The consumer goes through a router (its middleware reaches it); an
+	// event waits in Kafka for as long as the planner is down.
+	router := bus.NewRouter(deps.Consumer.WaitOutOutages(c.pub))
+	if err := router.Handle(Consumer, bus.TopicFor("mobile.campaign-planned"), Group, c.HandleCampaignPlanned); err != nil {
 		c.Close()
-		return nil, err
+		return nil, fmt.Errorf("servicenow: %w", err)
 	}
 	stop = bus.RunReporting(ctx, c.log, c.Close, map[string]func(context.Context) error{
 		"poller":              func(ctx context.Context) error { c.RunPoller(ctx); return nil },
-		"work-order consumer": cons.Run,
+		"work-order consumer": router.Run,
 	}, deps.Failed)
 	c.log.Info("ServiceNow connector started", "poll_interval", c.cfg.PollInterval, "group", Group)
 	return stop, nil
-}
-
-// NewConsumer returns the consumer of mobile.campaign-planned (group
-// vaxhub-servicenow) built from template. A transient failure is retried
-// without end; a 4xx that retrying cannot fix is dead-lettered.
-func (c *Connector) NewConsumer(template bus.ConsumerConfig) (*bus.Consumer, error) {
-	cfg := template
-	cfg.Topic = bus.TopicFor("mobile.campaign-planned")
-	cfg.Group = Group
-	cfg.Name = Consumer
-	cfg.Handler = c.HandleCampaignPlanned
-	return bus.NewConsumer(cfg.WaitOutOutages(c.pub))
 }
