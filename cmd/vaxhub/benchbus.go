@@ -205,7 +205,10 @@ func benchBus(ctx context.Context, args []string) error {
 	// Phase 3: end-to-end latency at a target rate, with the relay running
 	// and the audit consumer (one PostgreSQL transaction per event) handling.
 	lat := &latencies{committed: map[string]time.Time{}, handled: map[string]time.Time{}}
-	trail := audit.New(pool, log)
+	trail, err := audit.New(ctx, pool, log)
+	if err != nil {
+		return err
+	}
 	var backlogHandled atomic.Int64
 	cons, err := bus.NewConsumer(bus.ConsumerConfig{Kafka: kcfg, Topic: topic, Group: "vaxhub-bench-" + randHex(4), Name: "bench",
 		Validator: reg, Logger: log, Middleware: []bus.Middleware{bus.CorrelationIDMiddleware},

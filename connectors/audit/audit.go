@@ -6,15 +6,18 @@ package audit
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
+	"github.com/vaxhub/vaxhub/connectors/pgmigrate"
 	"github.com/vaxhub/vaxhub/core/app"
 )
 
@@ -25,7 +28,12 @@ const (
 	// bus inbox (bus.ExactlyOnce), and the handler's name in dead-letter
 	// headers and metrics.
 	Consumer = "audit"
+	// Namespace is the trail's migration namespace (its audit_events table).
+	Namespace = "audit"
 )
+
+//go:embed migrations/*.sql
+var migrations embed.FS
 
 // ErrNotAnEvent marks a message that is not an event envelope with an ID, a
 // type and a subject. It is permanent: such a message is dead-lettered.
@@ -38,12 +46,20 @@ type Trail struct {
 	now   func() time.Time
 }
 
-// New returns a trail writing to pool. A nil log means slog.Default().
-func New(pool *pgxpool.Pool, log *slog.Logger) *Trail {
+// New applies the trail's own migrations (its audit_events table) and
+// returns a trail writing to pool. A nil log means slog.Default().
+func New(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*Trail, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Trail{inbox: bus.NewPostgresInbox(pool), log: log.With("component", "audit"), now: time.Now}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pgmigrate.Apply(ctx, pool, Namespace, sub); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return &Trail{inbox: bus.NewPostgresInbox(pool), log: log.With("component", "audit"), now: time.Now}, nil
 }
 
 // Register adds one consumer per topic to r, all in Group. The router's

@@ -30,10 +30,20 @@ func startAudit(t *testing.T, pool *pgxpool.Pool, b *bustest.Bus) {
 	t.Helper()
 	r := bus.NewRouter(b.Consumer())
 	r.Use(bus.CorrelationIDMiddleware)
-	if err := audit.New(pool, testLogger()).Register(r, bustest.EventTopics(b.Schemas)); err != nil {
+	if err := newTrail(t, pool, testLogger()).Register(r, bustest.EventTopics(b.Schemas)); err != nil {
 		t.Fatal(err)
 	}
 	bustest.Background(t, "audit consumers", r.Run)
+}
+
+// newTrail builds the trail as Start does: its migrations first.
+func newTrail(t *testing.T, pool *pgxpool.Pool, log *slog.Logger) *audit.Trail {
+	t.Helper()
+	trail, err := audit.New(ctx, pool, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trail
 }
 
 // bookedEvent is an appointment.booked event as core/app emits it.
@@ -165,7 +175,7 @@ func TestAnEventPublishedTwiceIsAuditedOnce(t *testing.T) {
 
 func TestHandleRefusesWhatIsNotAnEnvelopeAsPermanent(t *testing.T) {
 	pool := storetest.NewPool(t)
-	trail := audit.New(pool, testLogger())
+	trail := newTrail(t, pool, testLogger())
 	cases := map[string]string{
 		"not JSON":   `this is not json`,
 		"no type":    `{"id":"0190a1b2-0000-7000-8000-000000000001","subject":"x"}`,
@@ -187,6 +197,7 @@ func TestHandleRefusesWhatIsNotAnEnvelopeAsPermanent(t *testing.T) {
 
 func TestTheTrailStoresNoEventData(t *testing.T) {
 	pool := storetest.NewPool(t)
+	newTrail(t, pool, testLogger())
 	rows, err := pool.Query(ctx, `SELECT column_name FROM information_schema.columns WHERE table_name = 'audit_events' ORDER BY ordinal_position`)
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +220,7 @@ func TestTheTrailStoresNoEventData(t *testing.T) {
 func TestLogsCarryTheCorrelationID(t *testing.T) {
 	pool := storetest.NewPool(t)
 	var buf bytes.Buffer
-	trail := audit.New(pool, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	trail := newTrail(t, pool, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e := bookedEvent("req-log-7")
 	msg := bus.Message{Topic: e.Topic(), Key: e.Subject, Value: e.JSON(), Partition: 2, Offset: 41}
 	for range 2 { // recorded, then a redelivery

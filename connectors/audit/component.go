@@ -14,11 +14,15 @@ var Spec = component.Spec{
 	Bus:  &component.BusAccess{AllTopics: true, Groups: []string{Group}},
 }
 
-// Start is the hub's entry: the trail's consumers on a router as its own
+// Start is the hub's entry: the trail's own migrations, then its consumers on a router as its own
 // bus user, over every event topic.
 func Start(ctx context.Context, d component.Deps) (stop func(context.Context) error, err error) {
+	trail, err := New(ctx, d.Pool, d.Logger) // its table before its consumers
+	if err != nil {
+		return nil, err
+	}
 	router := bus.NewRouter(d.Consumer)
-	if err := New(d.Pool, d.Logger).Register(router, d.Topics); err != nil {
+	if err := trail.Register(router, d.Topics); err != nil {
 		return nil, err
 	}
 	return component.Background(ctx, "audit consumers", d.Failed, router.Run), nil

@@ -11,8 +11,10 @@ package sap
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
+	"github.com/vaxhub/vaxhub/connectors/pgmigrate"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/mappings"
 )
@@ -44,7 +47,29 @@ const (
 
 	mappingName      = "sap/material-document-item"
 	stockMappingName = "sap/material-stock"
+
+	// Namespace is the connector's migration namespace (its own tables).
+	Namespace = "sap"
+	// migrateTimeout bounds the migrations New applies.
+	migrateTimeout = time.Minute
 )
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrate applies the connector's own migrations (namespace Namespace).
+func migrate(pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), migrateTimeout)
+	defer cancel()
+	if _, err := pgmigrate.Apply(ctx, pool, Namespace, sub); err != nil {
+		return fmt.Errorf("sap: %w", err)
+	}
+	return nil
+}
 
 // Config configures the connector.
 type Config struct {
@@ -196,7 +221,8 @@ type Connector struct {
 	transferPosts map[string]time.Time // campaign/version -> last POST
 }
 
-// New checks deps and builds the connector without starting anything.
+// New checks deps, applies the connector's own migrations (its tables)
+// and builds the connector without starting anything.
 func New(deps Deps) (*Connector, error) {
 	cfg := deps.Config
 	cfg.setDefaults()
@@ -205,6 +231,9 @@ func New(deps Deps) (*Connector, error) {
 	}
 	if deps.Pool == nil || deps.App == nil {
 		return nil, errors.New("sap: Pool and App are required")
+	}
+	if err := migrate(deps.Pool); err != nil { // its own tables, before anything uses them
+		return nil, err
 	}
 	set, err := mappings.LoadDir(mappings.Embedded(), ".")
 	if err != nil {

@@ -10,8 +10,10 @@ package servicenow
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/vaxhub/vaxhub/connectors/bus"
 	"github.com/vaxhub/vaxhub/connectors/httpclient"
+	"github.com/vaxhub/vaxhub/connectors/pgmigrate"
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/mappings"
 )
@@ -40,7 +43,29 @@ const (
 	visitMapping   = "servicenow/mobile-visit"
 	orderMapping   = "servicenow/work-order"
 	vaccineMapping = "servicenow/field-vaccination"
+
+	// Namespace is the connector's migration namespace (its own tables).
+	Namespace = "servicenow"
+	// migrateTimeout bounds the migrations New applies.
+	migrateTimeout = time.Minute
 )
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrate applies the connector's own migrations (namespace Namespace).
+func migrate(pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), migrateTimeout)
+	defer cancel()
+	if _, err := pgmigrate.Apply(ctx, pool, Namespace, sub); err != nil {
+		return fmt.Errorf("servicenow: %w", err)
+	}
+	return nil
+}
 
 // Config configures the connector.
 type Config struct {
@@ -173,7 +198,8 @@ type Connector struct {
 	groups  groupCache
 }
 
-// New checks deps and builds the connector without starting anything.
+// New checks deps, applies the connector's own migrations (its tables)
+// and builds the connector without starting anything.
 func New(deps Deps) (*Connector, error) {
 	cfg := deps.Config
 	cfg.setDefaults()
@@ -182,6 +208,9 @@ func New(deps Deps) (*Connector, error) {
 	}
 	if deps.Pool == nil || deps.Mobile == nil {
 		return nil, errors.New("servicenow: Pool and Mobile are required")
+	}
+	if err := migrate(deps.Pool); err != nil { // its own tables, before anything uses them
+		return nil, err
 	}
 	set, err := mappings.LoadDir(mappings.Embedded(), ".")
 	if err != nil {
