@@ -67,8 +67,13 @@ func testNow(t *testing.T) time.Time {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	now := testNow(t)
-	h := hubtest.New(t, now)
+	return newEnvOn(t, hubtest.New(t, testNow(t)))
+}
+
+// newEnvOn is newEnv with the core h (hubtest.NewOn: another database).
+func newEnvOn(t *testing.T, h *hubtest.Hub) *env {
+	t.Helper()
+	now := h.Clock.Now()
 	c, err := campaign.Load(campaign.Embedded(), "saxony-2021")
 	if err != nil {
 		t.Fatal(err)

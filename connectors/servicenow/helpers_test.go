@@ -102,7 +102,15 @@ func (s *statusSpy) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	h := hubtest.New(t, time.Date(2021, 1, 4, 7, 0, 0, 0, hubtest.Berlin(t)))
+	return newEnvOn(t, hubtest.New(t, testNow(t)))
+}
+
+// testNow is the tests' clock: Monday 4 January 2021, 07:00 in Dresden.
+func testNow(t *testing.T) time.Time { return time.Date(2021, 1, 4, 7, 0, 0, 0, hubtest.Berlin(t)) }
+
+// newEnvOn is newEnv with the core h (hubtest.NewOn: another database).
+func newEnvOn(t *testing.T, h *hubtest.Hub) *env {
+	t.Helper()
 	c, err := campaign.Load(campaign.Embedded(), "saxony-2021")
 	if err != nil {
 		t.Fatal(err)

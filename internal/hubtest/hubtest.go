@@ -66,7 +66,13 @@ func Berlin(t testing.TB) *time.Location {
 // New builds the core on a fresh, migrated database with the clock at now.
 func New(t testing.TB, now time.Time) *Hub {
 	t.Helper()
-	pool := storetest.NewPool(t)
+	return NewOn(t, storetest.NewPool(t), now)
+}
+
+// NewOn builds the core on pool, a migrated database (storetest.NewPool,
+// storetest.NewUpgradedPool), with the clock at now.
+func NewOn(t testing.TB, pool *pgxpool.Pool, now time.Time) *Hub {
+	t.Helper()
 	loc := Berlin(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)

@@ -6,10 +6,14 @@ package storetest
 import (
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path"
+	"sort"
 	"testing"
 	"time"
 
@@ -80,6 +84,60 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Cleanup(pool.Close)
 	if err := store.Migrate(ctx, pool); err != nil {
 		t.Fatalf("storetest: %v", fmt.Errorf("migrate: %w", err))
+	}
+	return pool
+}
+
+// before16 holds the core's migrations as they were at commit 7076939, the
+// last state before the connectors' tables left them (issue 16): 0004_audit
+// and the SAP and ServiceNow tables of 0008 and 0011.
+//
+//go:embed before16/*.sql
+var before16 embed.FS
+
+// NewUpgradedPool is NewPool for a database made by an older hub: it applies
+// the core's migrations as they were at commit 7076939 with that migrator's
+// bookkeeping (schema_migrations by file name), then today's store.Migrate,
+// as a hub upgraded from then does when it starts. The connectors' tables
+// that the core created then (audit_events, sap_cursor, sap_goods_issues,
+// servicenow_*) exist, without a row in component_migrations.
+func NewUpgradedPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	dsn := NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatalf("storetest: pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatalf("storetest: %v", err)
+	}
+	names, err := fs.Glob(before16, "before16/*.sql")
+	if err != nil || len(names) == 0 {
+		t.Fatalf("storetest: the old migrations: %v (%d files)", err, len(names))
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		sql, err := before16.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short := path.Base(name)
+		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(sql)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, short)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("storetest: old migration %s: %v", short, err)
+		}
+	}
+	if err := store.Migrate(ctx, pool); err != nil {
+		t.Fatalf("storetest: %v", fmt.Errorf("migrate after the old migrations: %w", err))
 	}
 	return pool
 }
