@@ -63,4 +63,3 @@ func TestConnectorTablesOnFreshAndUpgradedDatabases(t *testing.T) {
 		})
 	}
 }
-
