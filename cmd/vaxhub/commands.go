@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"os"
 	"strings"
 )
@@ -92,7 +91,7 @@ func runCommand(ctx context.Context, args []string) error {
 	case "hub":
 		return cmdRun(ctx, rest, modeHub)
 	case "hotline":
-		return hotline.Main(ctx, rest, os.Stdout)
+		return cmdHotline(ctx, rest)
 	case "letters":
 		return cmdLetters(ctx, rest)
 	case "reconcile":
