@@ -122,7 +122,7 @@ func runBenchHotline(ctx context.Context, args []string, out io.Writer) error {
 	rtpEnd := min(*rtpStart+max(4*(*concurrent), 2000), 39998)
 	var rec hotline.EventRecorder
 	if *events {
-		rec = &hotline.OutboxRecorder{Pool: parts.pool, Registry: parts.schemas}
+		rec = parts.app
 	}
 	ivr, err := hotline.New(parts.app, hotline.Config{
 		Addr:                    addr,

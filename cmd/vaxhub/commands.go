@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/vaxhub/vaxhub/connectors/hotline"
 	"os"
 	"strings"
 )
@@ -27,7 +26,7 @@ const usage = `usage: vaxhub COMMAND [flags]
 commands:
   run       start everything for a laptop or a test: migrate, load the campaign, serve the API
   hub       start only the hub against configured endpoints (no dev token)
-  hotline   run only the SIP/IVR hotline against the database
+  hotline   run only the SIP/IVR hotline against the database (the hub's configuration and core)
   letters   render one sample letter of each kind: "vaxhub letters sample DIR"
   reconcile compare the hub with SAP: "vaxhub reconcile stock|mobile" (stock: exit 1 on differences)
   sim       run one simulator of an outside system: "vaxhub sim sap"
@@ -92,7 +91,7 @@ func runCommand(ctx context.Context, args []string) error {
 	case "hub":
 		return cmdRun(ctx, rest, modeHub)
 	case "hotline":
-		return hotline.Main(ctx, rest, os.Stdout)
+		return cmdHotline(ctx, rest)
 	case "letters":
 		return cmdLetters(ctx, rest)
 	case "reconcile":

@@ -107,7 +107,7 @@ func openCore(ctx context.Context, cfg *config, log *slog.Logger) (*hubParts, er
 		pool.Close()
 		return nil, err
 	}
-	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st, Attempts: st},
+	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st, Attempts: st, Events: st},
 		app.Config{Location: cfg.loc, Logger: log, RequireVerification: cfg.requireVerification()})
 	if err != nil {
 		pool.Close()

@@ -21,7 +21,7 @@ var Spec = component.Spec{
 }
 
 // Start is the hub's entry: the IVR as configured by Spec; call events go
-// to the outbox, callers' numbers are hashed with a key derived from the
+// to the outbox through the core (App.RecordEvent), callers' numbers are hashed with a key derived from the
 // data key (the same on every replica).
 func Start(ctx context.Context, d component.Deps) (stop func(context.Context) error, err error) {
 	addr := d.Config.String("addr")
@@ -34,7 +34,7 @@ func Start(ctx context.Context, d component.Deps) (stop func(context.Context) er
 
 func startComponent(ctx context.Context, d component.Deps, addr string) (func(), error) {
 	v, err := New(d.App, Config{Addr: addr, Agents: d.Config.List("agents"), CallerHashKey: d.Key("caller hash"),
-		Registerer: d.Registerer, Logger: d.Logger, Events: &OutboxRecorder{Pool: d.Pool, Registry: d.Schemas}})
+		Registerer: d.Registerer, Logger: d.Logger, Events: d.App})
 	if err != nil {
 		return nil, err
 	}

@@ -6,14 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/vaxhub/vaxhub/core/domain"
-	"github.com/vaxhub/vaxhub/core/store"
-	"github.com/vaxhub/vaxhub/schemas"
 )
 
 // Call event types, on topic vaxhub.call.v1. None carries a phone number in
@@ -27,37 +22,13 @@ const (
 	EventCallbackRequested = "call.callback-requested"
 )
 
-// EventRecorder stores call events for the bus.
+// EventRecorder records call events; *app.App is one (App.RecordEvent:
+// validated against their schemas and inserted into the core's outbox, each
+// in its own transaction; the outbox relay publishes them to
+// vaxhub.call.v1). A call's events are recorded one after another from the
+// call's goroutine, so for one key (the call ID) id order is commit order.
 type EventRecorder interface {
-	Record(ctx context.Context, ev domain.Event) error
-}
-
-// OutboxRecorder appends call events to the outbox table, each in its own
-// transaction; the outbox relay publishes them to vaxhub.call.v1. A call's
-// events are recorded one after another from the call's goroutine, so for
-// one key (the call ID) id order is commit order.
-type OutboxRecorder struct {
-	Pool     *pgxpool.Pool
-	Registry *schemas.Registry // when set, every event is validated first
-}
-
-// Record validates ev and inserts it into the outbox.
-func (o *OutboxRecorder) Record(ctx context.Context, ev domain.Event) error {
-	b := ev.JSON()
-	if o.Registry != nil {
-		if err := o.Registry.Validate(ev.Type, b); err != nil {
-			return fmt.Errorf("hotline: %s does not match its schema: %w", ev.Type, err)
-		}
-	}
-	tx, err := o.Pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := store.InsertOutbox(ctx, tx, store.OutboxInsert{EventID: ev.ID, Topic: ev.Topic(), Key: ev.Subject, Type: ev.Type, Payload: b}); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	RecordEvent(ctx context.Context, ev domain.Event) error
 }
 
 // CallStarted is the data of call.started.
@@ -113,7 +84,7 @@ func (e *callEvents) record(typ string, data any) {
 	ev.Source = "vaxhub/connectors/hotline"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := rec.Record(ctx, ev); err != nil {
+	if err := rec.RecordEvent(ctx, ev); err != nil {
 		e.ivr.cfg.Logger.Warn("hotline: record call event", "type", typ, "call", e.id, "err", err)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/vaxhub/vaxhub/core/app"
 	"github.com/vaxhub/vaxhub/core/domain"
 	"github.com/vaxhub/vaxhub/internal/hubtest"
-	"github.com/vaxhub/vaxhub/schemas"
 	"github.com/vaxhub/vaxhub/simulators/caller"
 )
 
@@ -64,13 +63,9 @@ func startIVR(t *testing.T, hub *hubtest.Hub, tune func(*Config)) *line {
 	if hub == nil {
 		hub = hubtest.New(t, april12(t))
 	}
-	reg, err := schemas.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	cfg := Config{Addr: addr, FirstDigitTimeout: 3 * time.Second, InterDigitTimeout: 2 * time.Second,
-		Events: &OutboxRecorder{Pool: hub.Pool, Registry: reg}, CallsPerSecondPerSource: 100, BurstPerSource: 100}
+		Events: hub.App, CallsPerSecondPerSource: 100, BurstPerSource: 100}
 	if tune != nil {
 		tune(&cfg)
 	}

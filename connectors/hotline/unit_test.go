@@ -211,14 +211,6 @@ func TestBookingConfirmationReadsTheReferenceTwiceThenDoseTwo(t *testing.T) {
 	}
 }
 
-func TestMainRefusesAMissingDataKey(t *testing.T) {
-	var out strings.Builder
-	err := Main(t.Context(), []string{"-data-key", "short"}, &out)
-	if err == nil || !strings.Contains(err.Error(), "data key") {
-		t.Fatalf("got %v", err)
-	}
-}
-
 func TestConfigValidation(t *testing.T) {
 	for name, c := range map[string]Config{
 		"host name":       {Addr: "localhost:5060"},

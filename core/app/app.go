@@ -31,6 +31,9 @@ type Ports struct {
 	// Attempts is the attempt ledger of identifications by date of birth
 	// (issue 12), shared by every channel.
 	Attempts Attempts
+	// Events records the events of connectors through the outbox
+	// (App.RecordEvent); optional: without it RecordEvent fails.
+	Events Events
 }
 
 // Config tunes the use cases.

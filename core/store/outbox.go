@@ -11,6 +11,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/vaxhub/vaxhub/core/app"
+	"github.com/vaxhub/vaxhub/core/domain"
 )
 
 // OutboxInsert is one event a use case writes to the outbox in its own
@@ -59,6 +62,20 @@ func InsertOutbox(ctx context.Context, tx pgx.Tx, rows ...OutboxInsert) error {
 	}
 	return nil
 }
+
+// RecordEvents implements app.Events: it validates the events (when the
+// store has Options.Events) and inserts them into the outbox in one
+// transaction. Their keys are not locked: the caller records the events of
+// one key one after another (the hotline: a call's events from the call's
+// goroutine), so for one key id order is commit order.
+func (s *Store) RecordEvents(ctx context.Context, events []domain.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error { return s.writeEvents(ctx, tx, events) })
+}
+
+var _ app.Events = (*Store)(nil)
 
 // MarkProcessed records, within tx, that consumer has handled eventID. first
 // is false when it had been recorded before: the caller then skips the

@@ -85,7 +85,7 @@ func NewOn(t testing.TB, pool *pgxpool.Pool, now time.Time) *Hub {
 		t.Fatal(err)
 	}
 	clock := &Clock{t: now}
-	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st, Attempts: st},
+	a, err := app.New(app.Ports{Residents: st, Campaign: st, RuleSets: st, Bookings: st, Stock: st, Waitlist: st, Reports: st, Verifications: st, Attempts: st, Events: st},
 		app.Config{Location: loc, Clock: clock, RuleCacheTTL: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,6 @@ var rules = []rule{
 // that removes it. The test fails when one of them disappears too, so that
 // this list and docs/architecture.md ("Known deviations") stay true.
 var deviations = map[string]string{
-	"connectors/hotline -> core/store":          "issue 16: the hotline's call-event recorder gets its own store",
 	"connectors/web -> connectors/print/letter": "the portal renders the confirmation letter PDF itself",
 }
 
