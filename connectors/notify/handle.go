@@ -87,9 +87,11 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 		return fmt.Errorf("notify: resident: %w", err)
 	}
 	planned := 0
-	err = pgx.BeginFunc(ctx, c.cfg.Pool, func(tx pgx.Tx) error {
-		first, err := firstDelivery(ctx, tx, env.ID)
-		if err != nil || !first {
+	// Exactly once: the jobs, the triggers and the inbox record of the event
+	// commit together (bus.ExactlyOnce); a redelivered event is skipped.
+	err = bus.ExactlyOnce(c.inbox, Name)(func(ctx context.Context, _ bus.Message) error {
+		tx, err := bus.InboxTx(ctx)
+		if err != nil {
 			return err
 		}
 		for _, ch := range []domain.ContactChannel{domain.ContactSMS, domain.ContactEmail} {
@@ -106,7 +108,7 @@ func (c *Connector) Handle(ctx context.Context, msg bus.Message) error {
 			}
 		}
 		return c.planReminders(ctx, tx, ap)
-	})
+	})(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("notify: plan %s %s: %w", env.Type, env.ID, err)
 	}
@@ -119,18 +121,6 @@ func (c *Connector) refuse(ctx context.Context, env envelope, reason string) err
 	c.metrics.refused.WithLabelValues(reason).Inc()
 	c.log.WarnContext(ctx, "event refused: the core does not hold this booking", "type", env.Type, "event_id", env.ID, "reason", reason)
 	return bus.Permanent(fmt.Errorf("notify: %s %s refused: %s", env.Type, env.ID, reason))
-}
-
-// firstDelivery records that the connector handled eventID, in tx, and
-// reports whether this is the first time. It is today's exactly-once
-// bookkeeping (processed_events, as connectors/print has it), kept to this
-// one function so that the bus inbox middleware can replace it.
-func firstDelivery(ctx context.Context, tx pgx.Tx, eventID string) (bool, error) {
-	tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, Name, eventID)
-	if err != nil {
-		return false, fmt.Errorf("mark processed: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
 }
 
 // reminderKey names the reminder trigger of one dose.

@@ -91,6 +91,7 @@ type Connector struct {
 	cfg     Config
 	log     *slog.Logger
 	queue   *jobs.Queue
+	inbox   bus.Inbox // exactly-once consumption (processed_events, consumer Name)
 	sms     *smsClient
 	mail    *mailer
 	metrics *metrics
@@ -118,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Connector{cfg: cfg, log: cfg.Logger.With("component", Name), queue: q, metrics: m}
+	c := &Connector{cfg: cfg, log: cfg.Logger.With("component", Name), queue: q, inbox: bus.NewPostgresInbox(cfg.Pool), metrics: m}
 	if cfg.SMS.URL != "" {
 		if c.sms, err = newSMSClient(cfg.SMS); err != nil {
 			return nil, err
