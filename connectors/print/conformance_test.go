@@ -41,6 +41,12 @@ func TestConformance(t *testing.T) {
 			}
 			srv := newServer(t, sim)
 			b := bustest.Start(t, h.Pool)
+			// On failure, what the connector holds of each letter and its job.
+			t.Cleanup(func() {
+				if t.Failed() {
+					logLetterJobs(t, h)
+				}
+			})
 			var mu sync.Mutex
 			refs := map[string]string{} // effect key -> booking reference
 			return &connectortest.World{Hub: h, Bus: b, Faults: sim.Faults(),
@@ -127,4 +133,25 @@ func newServer(t *testing.T, sim *printsim.Sim) string {
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() { srv.Close(); sim.Close() })
 	return strings.TrimSuffix(srv.URL, "/")
+}
+
+// logLetterJobs logs every letter with the state of its job.
+func logLetterJobs(t *testing.T, h *hubtest.Hub) {
+	rows, err := h.Pool.Query(ctx, `SELECT l.reference, l.status, coalesce(j.status, ''), coalesce(j.attempts, 0), coalesce(j.run_at::text, ''),
+		j.lease IS NOT NULL, coalesce(j.last_error, '') FROM letters l LEFT JOIN jobs j ON j.kind = 'print.letter' AND j.key = l.id::text ORDER BY l.created_at`)
+	if err != nil {
+		t.Logf("letters: %v", err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ref, status, job, runAt, lastErr string
+		var attempts int
+		var leased bool
+		if err := rows.Scan(&ref, &status, &job, &attempts, &runAt, &leased, &lastErr); err != nil {
+			t.Logf("letters: %v", err)
+			return
+		}
+		t.Logf("letter %s %s; job %s, %d attempts, run_at %s, leased %v, last error %q", ref, status, job, attempts, runAt, leased, lastErr)
+	}
 }
