@@ -55,6 +55,8 @@ var Spec = component.Spec{
 		{Name: "smtp_user", Env: "VAXHUB_NOTIFY_SMTP_USER", Type: component.String, RunDefault: "sim", Doc: "SMTP AUTH user; empty: no AUTH"},
 		{Name: "smtp_password", Env: "VAXHUB_NOTIFY_SMTP_PASSWORD", Type: component.String, RunDefault: "sim", Secret: true, Doc: "SMTP AUTH password"},
 		{Name: "smtp_from", Env: "VAXHUB_NOTIFY_SMTP_FROM", Type: component.String, Default: "termine@impfzentrum.example", Doc: "sender address of e-mails"},
+		{Name: "timeout", Env: "VAXHUB_NOTIFY_TIMEOUT", Type: component.Duration, Default: "5s", Doc: "bound of each HTTP attempt to the SMS gateway"},
+		{Name: "breaker_timeout", Env: "VAXHUB_NOTIFY_BREAKER_TIMEOUT", Type: component.Duration, Default: "30s", Doc: "how long the SMS gateway's breaker stays open before a trial call"},
 		{Name: "enabled", Env: "VAXHUB_NOTIFY_ENABLED", Type: component.String, Default: "true", Doc: "false: consume and plan, but send nothing (a send is dead with reason disabled)"},
 	},
 }
@@ -152,10 +154,17 @@ func Start(ctx context.Context, d component.Deps) (stop func(context.Context) er
 		return nil, errors.New("notify: Deps.Handle is required")
 	}
 	v := d.Config
+	hc := httpclient.Config{Registerer: d.Registerer}
+	if hc.Timeout, err = v.Duration("timeout"); err != nil {
+		return nil, err
+	}
+	if hc.Breaker.Timeout, err = v.Duration("breaker_timeout"); err != nil {
+		return nil, err
+	}
 	conn, err := New(ctx, Config{Pool: d.Pool, App: d.App, Logger: d.Logger, Registerer: d.Registerer,
 		Enabled: v.String("enabled") != "false",
 		SMS: SMSConfig{URL: v.String("sms_url"), User: v.String("sms_user"), Password: v.String("sms_password"), From: v.String("sms_from"),
-			HTTP: httpclient.Config{Registerer: d.Registerer}},
+			HTTP: hc},
 		Mail: MailConfig{Addr: v.String("smtp_addr"), User: v.String("smtp_user"), Password: v.String("smtp_password"), From: v.String("smtp_from")},
 	})
 	if err != nil {

@@ -116,6 +116,16 @@ func (c *Connector) deliver(ctx context.Context, a jobs.Attempt, key, kind strin
 	if !c.cfg.Enabled {
 		return jobs.Permanent(errDisabled)
 	}
+	// A send in flight is finished even when the hub stops (the job's ctx
+	// ends): the gateway would make the message anyway, and the next try
+	// could look for it before it exists and send it again. The client's
+	// timeout and the job's lease still bound it.
+	sctx := context.WithoutCancel(ctx)
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithDeadline(sctx, dl)
+		defer cancel()
+	}
 	centre := c.centreName(ctx, ap.CentreID)
 	t := texts{loc: c.cfg.App.Location(), ref: ap.Reference, centre: centre, ap: ap}
 	var providerID string
@@ -124,14 +134,14 @@ func (c *Connector) deliver(ctx context.Context, a jobs.Attempt, key, kind strin
 		if c.sms == nil {
 			return jobs.Permanent(errors.New("no SMS gateway configured (sms_url)"))
 		}
-		providerID, err = c.sms.send(ctx, r.Contact.Phone, t.sms(kind, dose...), a.Number > 1)
+		providerID, err = c.sms.send(sctx, r.Contact.Phone, t.sms(kind, dose...), a.Number > 1)
 	case domain.ContactEmail:
 		if c.mail == nil {
 			return jobs.Permanent(errors.New("no mail server configured (smtp_addr)"))
 		}
 		subject, body := t.email(kind, dose...)
 		providerID = messageID(key)
-		err = c.mail.send(ctx, r.Contact.Email, subject, body, providerID)
+		err = c.mail.send(sctx, r.Contact.Email, subject, body, providerID)
 	}
 	if err != nil {
 		if errors.Is(err, jobs.ErrPermanent) || a.Last {

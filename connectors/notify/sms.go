@@ -36,6 +36,10 @@ func newSMSClient(cfg SMSConfig) (*smsClient, error) {
 	hc := cfg.HTTP
 	hc.System, hc.BaseURL = "sms", strings.TrimSuffix(cfg.URL, "/")
 	hc.BasicAuth = &httpclient.BasicAuth{Username: cfg.User, Password: cfg.Password}
+	// No retry inside a call: the gateway takes no idempotency key, so a
+	// create whose answer was lost must not be sent again blind. The job
+	// retries instead, and its retry looks for the message first (send).
+	hc.MaxRetries = -1
 	if hc.Timeout == 0 {
 		hc.Timeout = 5 * time.Second
 	}
@@ -84,8 +88,11 @@ func (s *smsClient) send(ctx context.Context, to, body string, retry bool) (stri
 	return m.SID, nil
 }
 
+// find looks for a message to to with body made since yesterday. Twilio's
+// DateSent> is inclusive ("DateSent>=2021-04-11" in its examples is this
+// parameter and its value).
 func (s *smsClient) find(ctx context.Context, to, body string) (string, error) {
-	q := url.Values{"To": {to}, "DateSent>=": {time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)}, "PageSize": {"100"}}
+	q := url.Values{"To": {to}, "DateSent>": {time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)}, "PageSize": {"100"}}
 	resp, err := s.http.Do(ctx, httpclient.Request{Method: http.MethodGet, Path: s.messagesPath(), Query: q})
 	if err != nil {
 		return "", fmt.Errorf("sms gateway: look for an earlier try: %w", err)

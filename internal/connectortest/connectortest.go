@@ -2,8 +2,9 @@
 // consumes events and acts on an outside system runs (Watermill's
 // pubsub/tests.TestPubSub is the model): redelivery changes nothing, an
 // outage delays and loses nothing, a timeout after the outside system did
-// the work yields one effect, a refusal (4xx) or a malformed message ends in
-// vaxhub.dlq with its reason, and a stop during work loses nothing. The
+// the work yields one effect, a refusal (4xx) ends in vaxhub.dlq (or, for a
+// connector that hands work to a durable job first, in the job's dead state)
+// with its reason, a malformed message ends in vaxhub.dlq with its reason, and a stop during work loses nothing. The
 // connector is started the production way: its Start with component.Deps
 // built by internal/hubdeps, as cmd/vaxhub builds them. Test support only;
 // nothing in production imports it.
@@ -46,6 +47,12 @@ type Features struct {
 	// RefusalDeadLetters: a 4xx of the outside system that retrying cannot
 	// fix sends the event to vaxhub.dlq with the reason.
 	RefusalDeadLetters bool
+	// RefusalRecorded: the connector consumed the event into a durable job
+	// (connectors/jobs) before it called the outside system, so a 4xx that
+	// retrying cannot fix ends that job dead, recorded with the reason
+	// where staff see it (World.Refusals reads it), and nothing goes to
+	// vaxhub.dlq: the event itself was good.
+	RefusalRecorded bool
 	// Without names, per property left out, why (shown with the skip).
 	Without map[string]string
 }
@@ -82,9 +89,14 @@ type World struct {
 	// with a 4xx of its own (an unknown batch) and returns its key; nil:
 	// the suite makes the simulator answer 400 to every request.
 	Refuse func(t *testing.T) string
+	// Refusals, for a connector with RefusalRecorded, reads the refusal
+	// recorded for the effect with key: its reason, "" while there is none.
+	Refusals func(t *testing.T, key string) (string, error)
 	// LostMethods are the HTTP methods of the requests that do the work
-	// (default POST).
+	// (default POST); LostPath, if set, the end of their path (so that the
+	// lost answer is not that of a token request before them).
 	LostMethods []string
+	LostPath    string
 	// Wait bounds the wait for effects after a fault ended. Default 30 s.
 	Wait time.Duration
 }
@@ -113,7 +125,7 @@ func Run(t *testing.T, h Harness) {
 		{Redelivery, true, redelivery},
 		{Outage, true, outage},
 		{TimeoutAfterWork, h.Features.TimeoutAfterWork, timeoutAfterWork},
-		{Refusal, h.Features.RefusalDeadLetters, refusal},
+		{Refusal, h.Features.RefusalDeadLetters || h.Features.RefusalRecorded, refusal},
 		{Malformed, true, malformed},
 		{StopDuringWork, true, stopDuringWork},
 	}
@@ -373,9 +385,18 @@ func outage(t *testing.T, r *running) {
 // timeoutAfterWork: the simulator does the work of the first request that
 // does it and the answer is lost; the connector's retry yields one effect.
 func timeoutAfterWork(t *testing.T, r *running) {
-	r.setFaults(t, faults.Faults{Lost: &faults.LostAnswers{Count: 1, Methods: r.w.LostMethods, Hold: faults.Duration(20 * time.Second)}})
+	r.setFaults(t, faults.Faults{Lost: &faults.LostAnswers{Count: 1, Methods: r.w.LostMethods, PathSuffix: r.w.LostPath, Hold: faults.Duration(20 * time.Second)}})
 	keys := r.w.Cause(t, 1)
 	r.waitExactlyOnce(t, keys, r.w.Wait)
+	// The effect shows as soon as the simulator did the work; the connector
+	// learns of the lost answer only when its attempt times out, and retries
+	// after that. A second effect would show by then.
+	settle := 10 * time.Second // httpclient's default timeout
+	if d, err := time.ParseDuration(r.w.Config.String("timeout")); err == nil {
+		settle = d
+	}
+	time.Sleep(settle + 3*time.Second)
+	r.exactlyOnce(t, keys)
 	if st := r.w.Faults.Stats(); st.Lost != 1 {
 		t.Fatalf("the simulator lost %d answers, want 1: the fault did not hit the request that does the work (LostMethods %v)", st.Lost, r.w.LostMethods)
 	}
@@ -385,8 +406,9 @@ func timeoutAfterWork(t *testing.T, r *running) {
 }
 
 // refusal: the outside system answers 400 to everything; the event ends in
-// vaxhub.dlq with a reason naming the refusal, no effect, and the next
-// event after the refusal ended has its effect.
+// vaxhub.dlq with a reason naming the refusal (or, for RefusalRecorded, its
+// job ends dead with the reason recorded and nothing is dead-lettered), no
+// effect, and the next event after the refusal ended has its effect.
 func refusal(t *testing.T, r *running) {
 	const body = `{"error":{"message":"conformance: refused by the outside system","status":400}}`
 	var key string
@@ -395,6 +417,10 @@ func refusal(t *testing.T, r *running) {
 	} else {
 		r.setFaults(t, faults.Faults{Errors: &faults.Errors{Rate: 1, Status: http.StatusBadRequest, Body: body}})
 		key = r.w.Cause(t, 1)[0]
+	}
+	if r.h.Features.RefusalRecorded {
+		refusalRecorded(t, r, key)
+		return
 	}
 	var dls []bus.DeadLetter
 	deadline := time.Now().Add(r.w.Wait)
@@ -420,6 +446,37 @@ func refusal(t *testing.T, r *running) {
 	}
 	more := r.w.Cause(t, 1)
 	r.waitExactlyOnce(t, more, r.w.Wait)
+}
+
+func refusalRecorded(t *testing.T, r *running, key string) {
+	if r.w.Refusals == nil {
+		t.Fatal("connectortest: RefusalRecorded needs World.Refusals")
+	}
+	var reason string
+	deadline := time.Now().Add(r.w.Wait)
+	for reason == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal recorded for %s %v after a 400 from the outside system", key, r.w.Wait)
+		}
+		time.Sleep(100 * time.Millisecond)
+		var err error
+		if reason, err = r.w.Refusals(t, key); err != nil {
+			t.Fatalf("read the refusal of %s: %v", key, err)
+		}
+	}
+	r.setFaults(t, faults.Faults{Errors: &faults.Errors{}})
+	t.Logf("reason: %s", reason)
+	if r.w.Refuse == nil && !strings.Contains(reason, "400") && !strings.Contains(reason, "refused by the outside system") {
+		t.Errorf("the reason %q names neither the status nor the outside system's message", reason)
+	}
+	if got := r.effects(t); got[key] != 0 {
+		t.Errorf("%d effects of a refused event", got[key])
+	}
+	more := r.w.Cause(t, 1)
+	r.waitExactlyOnce(t, more, r.w.Wait)
+	if dls := r.deadLetters(t); len(dls) != 0 {
+		t.Errorf("a refusal recorded by the connector was dead-lettered too: %s", reasons(dls))
+	}
 }
 
 // malformed: a message that is not an event on each of the component's

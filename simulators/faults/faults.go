@@ -461,7 +461,7 @@ func (i *Injector) Wrap(next http.Handler) http.Handler {
 			return
 		}
 
-		if l := f.Lost; l != nil && l.applies(r.Method) {
+		if l := f.Lost; l != nil && l.applies(r.Method, r.URL.Path) {
 			if n := s.lost.Add(1); l.Count == 0 || n <= uint64(l.Count) {
 				i.stats.lost.Add(1)
 				i.stats.passed.Add(1)

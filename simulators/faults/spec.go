@@ -102,11 +102,18 @@ func (r *RateLimit) retryAfter() int {
 type LostAnswers struct {
 	Count   int      `json:"count,omitempty"`
 	Methods []string `json:"methods,omitempty"`
+	// PathSuffix, if set, limits the fault to requests whose path ends
+	// with it (the request that does the work, not a token request
+	// before it).
+	PathSuffix string `json:"path_suffix,omitempty"`
 	// Hold bounds the wait for the client to give up. Default 30 s.
 	Hold Duration `json:"hold,omitempty"`
 }
 
-func (l *LostAnswers) applies(method string) bool {
+func (l *LostAnswers) applies(method, path string) bool {
+	if l.PathSuffix != "" && !strings.HasSuffix(path, l.PathSuffix) {
+		return false
+	}
 	if len(l.Methods) == 0 {
 		return method == http.MethodPost
 	}
