@@ -360,10 +360,19 @@ func (q *Queue) RunOne(ctx context.Context) (bool, error) {
 	if len(kinds) == 0 {
 		return false, nil
 	}
+	if ctx.Err() != nil {
+		return false, nil
+	}
 	now := q.Now()
 	token := uuid.New()
 	var a Attempt
-	err := q.pool.QueryRow(ctx, `UPDATE jobs SET attempts = attempts + 1, lease = $1, run_at = $2, updated_at = now()
+	// The lease is taken on a context that shutdown does not cancel: a
+	// statement cancelled after it committed would leave a job leased by
+	// nobody, hidden until its lease ran out. A lease taken while the queue
+	// was stopping is handed back at once below.
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer lcancel()
+	err := q.pool.QueryRow(lctx, `UPDATE jobs SET attempts = attempts + 1, lease = $1, run_at = $2, updated_at = now()
 		WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $3 AND kind = ANY($4)
 			ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING id::text, kind, key, payload, attempts`, token, now.Add(q.cfg.Lease), now, kinds).
@@ -373,6 +382,15 @@ func (q *Queue) RunOne(ctx context.Context) (bool, error) {
 	}
 	if err != nil {
 		return false, fmt.Errorf("jobs: lease: %w", err)
+	}
+	if ctx.Err() != nil {
+		// Stopping: give the job back untried, due at once for whoever runs next.
+		if _, err := q.pool.Exec(lctx, `UPDATE jobs SET attempts = attempts - 1, lease = NULL, run_at = $3, updated_at = now()
+			WHERE id = $1 AND lease = $2`, a.ID, token, now); err != nil {
+			return false, fmt.Errorf("jobs: hand back %s %s at shutdown: %w", a.Kind, a.ID, err)
+		}
+		q.metrics.attempts.WithLabelValues(a.Kind, "released").Inc()
+		return false, nil
 	}
 	q.Wake() // another idle worker may find the next one
 	a.Last = a.Number >= q.cfg.MaxAttempts
