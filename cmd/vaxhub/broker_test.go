@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,9 +131,22 @@ func TestBrokerRefusesClientsWithoutCredentials(t *testing.T) {
 				t.Errorf("kcat-config --user %s lacks %q:\n%s", user, want, out)
 			}
 		}
+		// -o writes the same configuration to a file only its owner may read,
+		// whatever the umask; kcat uses that file.
 		path := filepath.Join(t.TempDir(), user+".conf")
-		if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		old := syscall.Umask(0o022)
+		_, err = runTool(t, "kafka", "kcat-config", "--user", user, "-o", path)
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatalf("kcat-config -o: %v", err)
+		}
+		if b, err := os.ReadFile(path); err != nil || string(b) != out {
+			t.Fatalf("kcat-config -o wrote %q (%v), want what it prints", b, err)
+		}
+		if st, err := os.Stat(path); err != nil {
 			t.Fatal(err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("kcat-config -o: mode %v, want 0600", st.Mode().Perm())
 		}
 		return path
 	}

@@ -139,12 +139,13 @@ func toolDataKey(c config) []byte {
 
 // cmdKafka runs "vaxhub kafka kcat-config [-user operator|tester]".
 func cmdKafka(_ context.Context, args []string) error {
-	const use = "usage: vaxhub kafka kcat-config [-user operator|tester]   (prints a librdkafka configuration for kcat -F FILE)"
+	const use = "usage: vaxhub kafka kcat-config [-user operator|tester] [-o FILE]   (a librdkafka configuration for kcat -F FILE)"
 	if len(args) == 0 || args[0] != "kcat-config" {
 		return &usageError{use}
 	}
 	fs := flag.NewFlagSet("vaxhub kafka kcat-config", flag.ContinueOnError)
 	kafkaCfg := toolKafka(fs)
+	out := fs.String("o", "", "write the configuration to this file, readable by its owner only (mode 0600), instead of standard output")
 	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
@@ -156,8 +157,25 @@ func cmdKafka(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(toolOut, librdkafkaConfig(k, k.SASL.Username))
-	return nil
+	conf := librdkafkaConfig(k, k.SASL.Username)
+	if *out == "" {
+		fmt.Fprint(toolOut, conf)
+		return nil
+	}
+	// It holds a password: never readable by others, whatever the umask.
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(conf); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 const dlqUsage = `usage: vaxhub dlq list [-n N] | show ID | replay ID|--all   (ID is partition:offset on vaxhub.dlq)`
