@@ -88,19 +88,22 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
-// before16 holds the core's migrations as they were at commit 7076939, the
-// last state before the connectors' tables left them (issue 16): 0004_audit
-// and the SAP and ServiceNow tables of 0008 and 0011.
+// before16 holds what the core's migrations made at commit 7076939, the
+// last state before the connectors' tables left them (issue 16), beyond what
+// today's core migrations make: 0004_audit whole, and the SAP and ServiceNow
+// tables of 0008 and 0011. Every other old file is byte for byte today's, and
+// today's 0008 and 0011 are the old ones less these tables.
 //
 //go:embed before16/*.sql
 var before16 embed.FS
 
-// NewUpgradedPool is NewPool for a database made by an older hub: it applies
-// the core's migrations as they were at commit 7076939 with that migrator's
-// bookkeeping (schema_migrations by file name), then today's store.Migrate,
-// as a hub upgraded from then does when it starts. The connectors' tables
-// that the core created then (audit_events, sap_cursor, sap_goods_issues,
-// servicenow_*) exist, without a row in component_migrations.
+// NewUpgradedPool is NewPool for a database made by an older hub: the core's
+// schema as of commit 7076939 with that migrator's bookkeeping
+// (schema_migrations by file name, 0004_audit.sql included), then today's
+// store.Migrate, as a hub upgraded from then does when it starts. The
+// connectors' tables that the core created then (audit_events, sap_cursor,
+// sap_goods_issues, servicenow_*) exist, without a row in
+// component_migrations.
 func NewUpgradedPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	dsn := NewDatabase(t)
@@ -111,8 +114,9 @@ func NewUpgradedPool(t testing.TB) *pgxpool.Pool {
 		t.Fatalf("storetest: pool: %v", err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatalf("storetest: %v", err)
+	// The old files that are today's, recorded by name as the old migrator did.
+	if err := store.Migrate(ctx, pool); err != nil {
+		t.Fatalf("storetest: %v", fmt.Errorf("migrate: %w", err))
 	}
 	names, err := fs.Glob(before16, "before16/*.sql")
 	if err != nil || len(names) == 0 {
@@ -129,7 +133,7 @@ func NewUpgradedPool(t testing.TB) *pgxpool.Pool {
 			if _, err := tx.Exec(ctx, string(sql)); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, short)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1) ON CONFLICT DO NOTHING`, short)
 			return err
 		})
 		if err != nil {
