@@ -265,7 +265,10 @@ func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
 	for i, j := 0, len(match)-1; i < j; i, j = i+1, j-1 {
 		match[i], match[j] = match[j], match[i]
 	}
-	start := min(page*size, len(match))
+	start := len(match)
+	if page <= len(match)/size { // page*size cannot overflow
+		start = page * size
+	}
 	end := min(start+size, len(match))
 	out := make([]map[string]any, 0, end-start)
 	for _, m := range match[start:end] {
