@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +14,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/vaxhub/vaxhub/simulators/faults"
 )
 
 // APIVersion is the version segment of every API path.
@@ -184,14 +185,8 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Info("message accepted", "sid", m.SID, "segments", m.Segments)
 
-	if s.faults.Flag(FaultDropAnswer) {
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			_ = conn.Close()
-			return
-		}
+	if s.faults.Flag(FaultDropAnswer) && faults.ResetConnection(w) {
+		return
 	}
 	writeJSON(w, http.StatusCreated, resource(cp))
 }
