@@ -488,14 +488,24 @@ func loseAnswer(w http.ResponseWriter, r *http.Request, next http.Handler, hold 
 	case <-t.C:
 	}
 	t.Stop()
-	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0)
-		}
-		_ = conn.Close()
-		return
+	if !ResetConnection(w) {
+		panic(http.ErrAbortHandler) // HTTP/2: abort the stream
 	}
-	panic(http.ErrAbortHandler) // HTTP/2: abort the stream
+}
+
+// ResetConnection hijacks the connection under w and closes it with
+// SO_LINGER 0, so the client sees a connection reset and not a byte of an
+// answer. It reports false when the connection cannot be hijacked (HTTP/2).
+func ResetConnection(w http.ResponseWriter) bool {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+	return true
 }
 
 // discard is a ResponseWriter whose answer goes nowhere.
@@ -512,14 +522,8 @@ func (d *discard) WriteHeader(int)             {}
 // answers 503 Service Unavailable with Retry-After set to the seconds left,
 // as a maintenance page or a load balancer without backends does.
 func (i *Injector) cutOff(w http.ResponseWriter, r *http.Request, mode OutageMode, left time.Duration) {
-	if mode != Outage503 {
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			_ = conn.Close()
-			return
-		}
+	if mode != Outage503 && ResetConnection(w) {
+		return
 	}
 	secs := int((left + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))

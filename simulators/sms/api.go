@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +14,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/vaxhub/vaxhub/simulators/faults"
 )
 
 // APIVersion is the version segment of every API path.
@@ -184,14 +185,8 @@ func (s *Sim) create(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.log.Info("message accepted", "sid", m.SID, "segments", m.Segments)
 
-	if s.faults.Flag(FaultDropAnswer) {
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			_ = conn.Close()
-			return
-		}
+	if s.faults.Flag(FaultDropAnswer) && faults.ResetConnection(w) {
+		return
 	}
 	writeJSON(w, http.StatusCreated, resource(cp))
 }
@@ -265,7 +260,10 @@ func (s *Sim) list(w http.ResponseWriter, r *http.Request) {
 	for i, j := 0, len(match)-1; i < j; i, j = i+1, j-1 {
 		match[i], match[j] = match[j], match[i]
 	}
-	start := min(page*size, len(match))
+	start := len(match)
+	if page <= len(match)/size { // page*size cannot overflow
+		start = page * size
+	}
 	end := min(start+size, len(match))
 	out := make([]map[string]any, 0, end-start)
 	for _, m := range match[start:end] {

@@ -113,6 +113,18 @@ func TestMessageAcceptedAndListed(t *testing.T) {
 	}
 }
 
+// A page far past the end is an empty page, not a panic (page*size overflowed).
+func TestListPageFarPastTheEnd(t *testing.T) {
+	g := start(t, sms.Config{Step: time.Hour})
+	g.send(t, msg("+491511234567", "x"), "sim", "sim")
+	for _, q := range []string{"?PageSize=1000&Page=9223372036854775807", "?PageSize=1000&Page=922337203685477580", "?PageSize=1&Page=1"} {
+		var list struct{ Messages []map[string]any }
+		if r := get(t, g.messagesURL()+q, &list); r.StatusCode != http.StatusOK || len(list.Messages) != 0 {
+			t.Fatalf("%s: status %d, %v", q, r.StatusCode, list.Messages)
+		}
+	}
+}
+
 func TestCreateValidatesLikeTwilio(t *testing.T) {
 	g := start(t, sms.Config{})
 	long := strings.Repeat("a", sms.MaxBodyChars)
