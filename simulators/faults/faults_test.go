@@ -572,3 +572,26 @@ func TestLostAnswersDoTheWorkAndLoseTheAnswer(t *testing.T) {
 		t.Fatalf("{} must switch lost_answers off: %+v, %v", inj.Active().Lost, err)
 	}
 }
+
+// TestLostAnswersWithOnlyAPathSuffixAreOn: the README says only {} switches
+// lost_answers off; a path_suffix alone aims it (every POST to that path).
+func TestLostAnswersWithOnlyAPathSuffixAreOn(t *testing.T) {
+	inj := faults.New(faults.Options{Seed: 1})
+	srv := httptest.NewServer(inj.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "done")
+	})))
+	defer srv.Close()
+	if err := inj.Merge(faults.Faults{Lost: &faults.LostAnswers{PathSuffix: "/messages"}}); err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := cl.Post(srv.URL+"/other", "text/plain", strings.NewReader("a")); err != nil {
+		t.Fatalf("POST to another path lost its answer: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if resp, err := cl.Post(srv.URL+"/messages", "text/plain", strings.NewReader("a")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("POST to the aimed path got an answer %d: lost_answers with only path_suffix was off", resp.StatusCode)
+	}
+}

@@ -213,7 +213,7 @@ func (f Faults) normalised() Faults {
 		c.RetryAfter = r.retryAfter()
 		n.RateLimit = &c
 	}
-	if l := f.Lost; l != nil && (l.Count > 0 || len(l.Methods) > 0 || l.Hold > 0) {
+	if l := f.Lost; l != nil && (l.Count > 0 || len(l.Methods) > 0 || l.Hold > 0 || l.PathSuffix != "") {
 		c := *l
 		c.Methods = append([]string(nil), l.Methods...)
 		if len(c.Methods) == 0 {
