@@ -113,7 +113,7 @@ func (a *App) attempt(ctx context.Context, id identification, mismatch error) er
 		if !until.IsZero() && !id.staff {
 			audit.Outcome, audit.LockedUntil = AttemptRefused, until
 			result = &domain.LockedError{Until: until}
-			return cur, audit, nil
+			return nil, audit, nil // unchanged: nothing to save
 		}
 		next := make([]domain.AttemptRecord, len(cur))
 		for i, r := range cur {
