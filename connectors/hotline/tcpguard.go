@@ -10,8 +10,8 @@ import (
 )
 
 // tcpGuard is the hotline's TCP listener: it caps the connections held per
-// source IP and in all, and closes a connection that sends no complete
-// request soon after it opens or that then stays idle. The SIP library keeps
+// source IP and in all, and closes a connection that sends nothing soon after
+// it opens or that then stays idle. The SIP library keeps
 // every accepted TCP connection and a goroutine for it until the peer closes
 // it, so without this, idle connections from one address could use up the
 // process's file descriptors and take the whole hub (HTTP included) down.
@@ -34,15 +34,22 @@ func newTCPGuard(l net.Listener, perSource, total int, firstData, idle time.Dura
 // Accept returns the next connection within the caps; connections over a cap
 // are closed at once and never reach the SIP stack.
 func (g *tcpGuard) Accept() (net.Conn, error) {
+	var wait time.Duration
 	for {
 		c, err := g.Listener.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
+		if errors.Is(err, net.ErrClosed) {
 			return nil, err
 		}
+		if err != nil {
+			// Out of file descriptors and the like (what a flood causes):
+			// wait and accept again, as net/http's server does, instead of
+			// handing the error to the SIP stack, which would stop serving.
+			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			g.log.Warn("hotline: TCP accept failed; retrying", "err", err, "retry_in", wait)
+			time.Sleep(wait)
+			continue
+		}
+		wait = 0
 		src := sourceIP(c.RemoteAddr())
 		g.mu.Lock()
 		if g.all >= g.total || g.bySource[src] >= g.perSource {

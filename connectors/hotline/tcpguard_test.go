@@ -2,8 +2,11 @@ package hotline
 
 import (
 	"bufio"
+	"errors"
+	"log/slog"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -95,4 +98,45 @@ func optionsOverTCP(t *testing.T, from, to string) string {
 		return "error: " + err.Error()
 	}
 	return strings.TrimSpace(line)
+}
+
+// failingOnce fails its first Accept the way a process out of file
+// descriptors does, then accepts normally.
+type failingOnce struct {
+	net.Listener
+	failed bool
+}
+
+func (f *failingOnce) Accept() (net.Conn, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return f.Listener.Accept()
+}
+
+// TestTCPGuardKeepsAcceptingAfterAFailedAccept: a failed Accept (EMFILE under a
+// flood) is waited out, not handed to the SIP stack, which would stop serving.
+func TestTCPGuardKeepsAcceptingAfterAFailedAccept(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newTCPGuard(&failingOnce{Listener: l}, 5, 5, time.Second, time.Second, slog.New(slog.DiscardHandler))
+	defer g.Close()
+	go func() {
+		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
+			defer c.Close()
+			time.Sleep(time.Second)
+		}
+	}()
+	c, err := g.Accept()
+	if err != nil {
+		t.Fatalf("Accept after a failed accept: %v", err)
+	}
+	c.Close()
+	_ = g.Close()
+	if _, err := g.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept on a closed listener: %v, want net.ErrClosed", err)
+	}
 }
