@@ -50,7 +50,7 @@ func startPortal(ctx context.Context, cfg *config, parts *hubParts, reg *prometh
 		}
 	}()
 	portal, err := web.New(web.Config{App: parts.app, Pool: parts.pool, Room: room, Meter: meter, Secret: derivedKey(cfg, "portal"), Logger: log,
-		Firewall: fw, Registerer: reg,
+		TrustedProxies: cfg.proxies, Firewall: fw, Registerer: reg,
 		Dashboard: &web.DashboardConfig{Authorize: api.StaffAuthorizer(cfg.StaffTokens, api.RoleReporting), Room: room, Metrics: reg}})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)

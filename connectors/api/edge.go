@@ -123,14 +123,12 @@ func tokenKey(purpose, bearer string) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// cacheable answers may be stored by caches: the public catalogue. Every
-// other answer of the API gets Cache-Control: no-store.
-var cacheable = map[string]string{
-	"GET /api/v1/centres":            "public, max-age=300",
-	"GET /api/v1/products":           "public, max-age=300",
-	"GET /api/v1/openapi.json":       "public, max-age=300",
-	"GET /api/v1/centres/{id}/slots": "no-cache",
-}
+// The caching of the public catalogue routes; every other answer of the
+// API gets Cache-Control: no-store.
+const (
+	cachePublic     = "public, max-age=300"
+	cacheRevalidate = "no-cache" // free slots change with every booking
+)
 
 // catalogue sets the caching of a public catalogue route.
 func catalogue(policy string, h http.HandlerFunc) http.HandlerFunc {

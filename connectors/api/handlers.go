@@ -472,7 +472,6 @@ func (s *Server) identifyHolder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, ap)
 }
 

@@ -41,20 +41,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if parts == nil {
 		parts = []ReadyPart{}
 	}
-	var down []string
+	var down, reasons []string
 	for _, p := range parts {
 		if !p.Ready {
 			down = append(down, p.Name)
+			reasons = append(reasons, p.Name+": "+p.Reason)
 		}
 	}
 	s.logReadiness(ctx, parts, down)
 	if len(down) > 0 {
-		reasons := make([]string, 0, len(down))
-		for _, p := range parts {
-			if !p.Ready {
-				reasons = append(reasons, p.Name+": "+p.Reason)
-			}
-		}
 		writeProblem(w, Problem{Type: "/problems/not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable,
 			Detail: "not ready: " + strings.Join(reasons, "; "), Parts: parts})
 		return

@@ -207,11 +207,11 @@ func (s *Server) routeTable() []route {
 		{"PUT", "/api/v1/residents/{id}/contact", s.putContact},
 		{"GET", "/api/v1/residents/{id}/verification", s.getVerification},
 		{"POST", "/api/v1/residents/{id}/verification", staff(s.verifyByHand)},
-		{"GET", "/api/v1/centres", catalogue(cacheable["GET /api/v1/centres"], s.listCentres)},
-		{"GET", "/api/v1/centres/{id}/slots", catalogue(cacheable["GET /api/v1/centres/{id}/slots"], s.listSlots)},
+		{"GET", "/api/v1/centres", catalogue(cachePublic, s.listCentres)},
+		{"GET", "/api/v1/centres/{id}/slots", catalogue(cacheRevalidate, s.listSlots)},
 		{"POST", "/api/v1/centres/{id}/end-of-day", staff(s.endOfDay)},
 		{"GET", "/api/v1/centres/{id}/batch-suggestion", staff(s.suggestBatch)},
-		{"GET", "/api/v1/products", catalogue(cacheable["GET /api/v1/products"], s.listProducts)},
+		{"GET", "/api/v1/products", catalogue(cachePublic, s.listProducts)},
 		{"POST", "/api/v1/appointments", measured(s.book)},
 		{"GET", "/api/v1/appointments/{reference}", s.getAppointment},
 		{"DELETE", "/api/v1/appointments/{reference}", s.cancelAppointment},
@@ -235,7 +235,7 @@ func (s *Server) routeTable() []route {
 		{"POST", "/api/v1/letters", staff(s.letters)},
 		{"GET", "/api/v1/letters", staff(s.letters)},
 		{"GET", "/api/v1/letters/{id}", staff(s.letters)},
-		{"GET", "/api/v1/openapi.json", catalogue(cacheable["GET /api/v1/openapi.json"], s.openapi)},
+		{"GET", "/api/v1/openapi.json", catalogue(cachePublic, s.openapi)},
 	}
 }
 

@@ -41,7 +41,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -50,6 +49,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaxhub/vaxhub/connectors/print/letter"
+	"github.com/vaxhub/vaxhub/connectors/ratelimit"
 	"github.com/vaxhub/vaxhub/connectors/web/waitingroom"
 	"github.com/vaxhub/vaxhub/core/app"
 )
@@ -83,9 +83,10 @@ type Config struct {
 	// SecureCookies marks cookies Secure and sends HSTS even when TLS ends
 	// at a proxy in front of the hub (a request over TLS always gets both).
 	SecureCookies bool
-	// TrustForwardedFor takes the client IP for rate limits from the first
-	// X-Forwarded-For entry; only behind a proxy that sets it.
-	TrustForwardedFor bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client address for the limits (connectors/ratelimit, as the JSON
+	// API); empty: the TCP peer is the client.
+	TrustedProxies ratelimit.TrustedProxies
 
 	// IPRate and IPBurst: per-client-IP token bucket (requests per second,
 	// bucket size), in memory per replica. Defaults 20/s and 100; a
@@ -196,8 +197,8 @@ type portal struct {
 	pages    *pageSet
 	sessions *sessions
 	postal   postalAreas
-	ipLimit  *buckets
-	sidLimit *buckets
+	ipLimit  *ratelimit.Buckets
+	sidLimit *ratelimit.Buckets
 	blocked  *prometheus.CounterVec
 	letters  *letter.Renderer
 	handler  http.Handler
@@ -223,7 +224,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	p := &portal{cfg: cfg, app: cfg.App, log: cfg.Logger, pages: pages, sessions: ss, postal: postal,
-		ipLimit: newBuckets(cfg.IPRate, cfg.IPBurst, cfg.Now), sidLimit: newBuckets(cfg.SessionRate, cfg.SessionBurst, cfg.Now)}
+		ipLimit: ratelimit.New(cfg.IPRate, cfg.IPBurst, cfg.Now), sidLimit: ratelimit.New(cfg.SessionRate, cfg.SessionBurst, cfg.Now)}
 	p.letters = cfg.Letters
 	if p.letters == nil {
 		if p.letters, err = letter.New(letter.Config{Location: cfg.App.Location()}); err != nil {
@@ -330,22 +331,12 @@ func (p *portal) securityHeaders(next http.Handler) http.Handler {
 }
 
 func (p *portal) clientIP(r *http.Request) string {
-	if p.cfg.TrustForwardedFor {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			return strings.TrimSpace(first)
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return p.cfg.TrustedProxies.ClientAddress(r)
 }
 
 func (p *portal) limitIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !p.ipLimit.allow(p.clientIP(r)) {
+		if !p.ipLimit.Allow(ratelimit.AddressKey(p.clientIP(r))) {
 			p.block(w, r, "rate-ip", http.StatusTooManyRequests)
 			return
 		}
@@ -359,7 +350,7 @@ func (p *portal) limitSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !p.sidLimit.allow(sessionFrom(r.Context()).ID) {
+		if !p.sidLimit.Allow(sessionFrom(r.Context()).ID) {
 			p.block(w, r, "rate-session", http.StatusTooManyRequests)
 			return
 		}
