@@ -203,20 +203,17 @@ func switchedOn(spec component.Spec, v component.Values) bool {
 // and creates the topics.
 func (s *supervisor) startBroker(ctx context.Context, _ component.Deps) (func(context.Context) error, error) {
 	cfg, log := s.cfg, s.log
-	registry, err := schemas.Load()
-	if err != nil {
-		return nil, err
-	}
-	topics := eventTopics(registry)
 	kcfg := cfg.Kafka
 	kcfg.Brokers = cfg.kafkaBrokers()
+	if len(kcfg.Brokers) == 0 && cfg.mode == modeHub {
+		return nil, errors.New("`vaxhub hub` does not start an embedded broker: set KAFKA_BROKERS (or kafka_brokers in the config file) to the cluster")
+	}
+	registry := s.parts.schemas // loaded once, by openCore
+	topics := eventTopics(registry)
 	creds := busCredentials{base: kcfg, perUser: cfg.KafkaUsers}
 	replication := cfg.KafkaReplicationFactor
 	var broker *bus.Embedded
 	if len(kcfg.Brokers) == 0 {
-		if cfg.mode == modeHub {
-			return nil, errors.New("`vaxhub hub` does not start an embedded broker: set KAFKA_BROKERS (or kafka_brokers in the config file) to the cluster")
-		}
 		dir := filepath.Join(cfg.DataDir, "kafka")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("kafka data dir: %w", err)
@@ -258,7 +255,7 @@ func (s *supervisor) startBroker(ctx context.Context, _ component.Deps) (func(co
 		specs = append(specs, bus.TopicSpec{Name: t, Partitions: partitions, ReplicationFactor: replication})
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bus.EnsureTopics(tctx, creds.must(busAdmin), specs)
+	err := bus.EnsureTopics(tctx, creds.must(busAdmin), specs)
 	cancel()
 	if err != nil {
 		_ = closeBroker(ctx)

@@ -474,14 +474,12 @@ func (c *config) print(w io.Writer) {
 	fmt.Fprintf(w, "  kafka_brokers: %s\n", orDefault(c.KafkaBrokers, "(embedded broker on "+c.KafkaAddr+")"))
 	fmt.Fprintf(w, "  require_verification: %v\n", c.requireVerification())
 	c.printComponents(w)
-	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
-		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s per user (embedded broker; KAFKA_SASL_* apply to a real cluster only)\n",
-			c.KafkaPartitions, bus.EmbeddedMechanism)
-	} else {
+	if len(c.kafkaBrokers()) > 0 {
 		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s user=%s password=%s tls=%v\n", c.KafkaPartitions,
 			orDefault(c.Kafka.SASL.Mechanism, "none"), c.Kafka.SASL.Username, mask(c.Kafka.SASL.Password), c.Kafka.TLS.Enabled)
-	}
-	if c.KafkaBrokers == "" && len(c.Kafka.Brokers) == 0 {
+	} else {
+		fmt.Fprintf(w, "  kafka:         partitions=%d sasl=%s per user (embedded broker; KAFKA_SASL_* apply to a real cluster only)\n",
+			c.KafkaPartitions, bus.EmbeddedMechanism)
 		// The embedded broker's users, from the credentials file.
 		users, found, err := readKafkaUsers(c.DataDir)
 		switch {

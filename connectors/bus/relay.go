@@ -108,8 +108,7 @@ type Relay struct {
 // relayHealth is what Probe reports, updated by Run.
 type relayHealth struct {
 	running   bool
-	started   time.Time
-	lastRound time.Time // end of the last round without error
+	lastRound time.Time // end of the last round without error; the start of Run before the first
 	waiting   time.Time // created_at of the oldest row a failed round left unsent; zero when none
 	lastErr   error
 }
@@ -258,8 +257,7 @@ func (r *Relay) setRunning(on bool) {
 	defer r.mu.Unlock()
 	r.health.running = on
 	if on {
-		r.health.started = time.Now()
-		r.health.lastRound = r.health.started
+		r.health.lastRound = time.Now()
 		r.health.waiting, r.health.lastErr = time.Time{}, nil
 	}
 }
