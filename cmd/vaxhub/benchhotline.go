@@ -62,7 +62,7 @@ func runBenchHotline(ctx context.Context, args []string, out io.Writer) error {
 	rtpStart := fs.Int("rtp-port-start", 20000, "first RTP port of the IVR (the range is 4 ports per held call)")
 	keep := fs.Bool("keep", false, "keep the benchmark database and SIPp's files (printed)")
 	verbose := fs.Bool("v", false, "log the IVR's warnings to stderr")
-	events := fs.Bool("events", true, "record call events in the outbox, as `vaxhub run` does (false: drop them, to see their cost)")
+	events := fs.Bool("events", true, "record call events in the outbox, as vaxhub run does (false: drop them, to see their cost)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return &usageError{helpShown}

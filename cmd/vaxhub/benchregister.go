@@ -54,7 +54,7 @@ func runBenchRegister(ctx context.Context, args []string, out io.Writer) error {
 	searchDuration := fs.Duration("search-duration", 5*time.Second, "how long the simulator's own search rate is measured")
 	searchClients := fs.Int("search-clients", 8, "concurrent HTTP clients of the search-rate run")
 	workers := fs.Int("workers", 16, "goroutines that call App.RegisterResident (the pacer hands them work at the target rate)")
-	partitions := fs.Int("partitions", 6, "partitions of the event topics (the `vaxhub run` default)")
+	partitions := fs.Int("partitions", 6, "partitions of the event topics (the vaxhub run default)")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait after the load for the last verdicts")
 	keep := fs.Bool("keep", false, "keep the benchmark database")
 	verbose := fs.Bool("v", false, "log the hub's warnings to stderr")

@@ -55,8 +55,8 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 func toolKafka(fs *flag.FlagSet) func() (bus.Config, error) {
 	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated (default: KAFKA_BROKERS, the config file, else the embedded broker 127.0.0.1:9092)")
 	file := fs.String("config", os.Getenv("VAXHUB_CONFIG"), "YAML configuration file (env VAXHUB_CONFIG) for SASL/TLS settings")
-	dataDir := fs.String("data-dir", "", "data directory of `vaxhub run`, whose kafka-users.json has the embedded broker's passwords (env VAXHUB_DATA_DIR, default .vaxhub)")
-	user := fs.String("user", busOperator, "bus user: operator (read everything, replay dead letters) or tester (`vaxhub run` only: may also write every topic)")
+	dataDir := fs.String("data-dir", "", "data directory of vaxhub run, whose kafka-users.json has the embedded broker's passwords (env VAXHUB_DATA_DIR, default .vaxhub)")
+	user := fs.String("user", busOperator, "bus user: operator (read everything, replay dead letters) or tester (vaxhub run only: may also write every topic)")
 	return func() (bus.Config, error) {
 		c := defaultConfig()
 		if *file != "" {
