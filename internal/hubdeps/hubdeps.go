@@ -64,9 +64,11 @@ func (h Hub) Deps(spec component.Spec, v component.Values, closers *[]func() err
 		},
 	}
 	if h.Store != nil && h.App != nil {
-		if mob, err := app.NewMobile(h.App, h.Store); err == nil {
-			d.Mobile = mob
+		mob, err := app.NewMobile(h.App, h.Store)
+		if err != nil {
+			return component.Deps{}, fmt.Errorf("%s: mobile use cases: %w", name, err)
 		}
+		d.Mobile = mob
 	}
 	if spec.Bus == nil {
 		d.Publisher = func() (bus.Publisher, error) { return nil, fmt.Errorf("%s: its spec names no bus access", name) }
